@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-all venv redis-server chromium bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[embedded,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Tests always use a real redis-server: install Debian's when missing and we may.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server (Debian)"; apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "redis-server is required for the tests; install it (apt-get install redis-server)"; exit 1; fi; }
+
+run: $(STAMP)
+	$(PY) -m convostore.devservers run
+
+test: $(STAMP) redis-server
+	$(PY) -m convostore.devservers test -- -q -m "not slow"
+
+test-all: $(STAMP) redis-server
+	$(PY) -m convostore.devservers test -- -q
+
+bench: $(STAMP) redis-server
+	$(PY) -m convostore.devservers exec $(PY) bench/api_latency.py
+
+clean:
+	rm -rf $(VENV) .convostore

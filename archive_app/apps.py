@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ArchiveAppConfig(AppConfig):
+    name = "archive_app"
+    verbose_name = "Archive, summaries and memories"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,153 @@
+"""The Redis hot window of a conversation: the last N items of its context, version-guarded."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from . import keys, lru
+from .redis_client import RedisUnavailable, guarded, script
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    tokens: int
+    raw: str
+
+    def encode(self) -> str:
+        return f"{self.seq}:{self.tokens}:{self.raw}"
+
+    @classmethod
+    def decode(cls, value) -> "Entry":
+        text = value.decode("utf-8") if isinstance(value, bytes) else value
+        seq, tokens, raw = text.split(":", 2)
+        return cls(int(seq), int(tokens), raw)
+
+
+@dataclass(frozen=True)
+class Window:
+    version: int
+    last_seq: int
+    tokens: int
+    full: bool
+    entries: list[Entry]
+
+    def covers(self, upto_seq: int) -> bool:
+        """True when the window holds every item of the context up to ``upto_seq``."""
+        return self.full and upto_seq <= self.last_seq
+
+    def upto(self, upto_seq: int) -> list[Entry]:
+        if upto_seq >= self.last_seq:
+            return self.entries
+        return [entry for entry in self.entries if entry.seq <= upto_seq]
+
+
+def _ttl() -> int:
+    return settings.CONVOSTORE["WINDOW_TTL_SECONDS"]
+
+
+def _response_ttl() -> int:
+    return settings.CONVOSTORE["RESPONSE_INDEX_TTL_SECONDS"]
+
+
+def window_extend(
+    *,
+    tenant_id: int,
+    conversation_id: str,
+    previous_version: int,
+    version: int,
+    last_seq: int,
+    tokens_added: int,
+    window_size: int,
+    entries: list[Entry],
+    created_empty: bool,
+    responses: list[tuple[str, int]] = (),
+) -> int:
+    """After a commit: one Lua call extends the window; response index and LRU touch ride the same pipeline.
+
+    Raises RedisUnavailable when Redis fails; the caller records the conversation in the outbox.
+    """
+    with guarded("window_extend") as client:
+        pipe = client.pipeline(transaction=False)
+        script("window_append")(
+            keys=[keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)],
+            args=[previous_version, version, last_seq, tokens_added, window_size, _ttl(), int(created_empty)]
+            + [entry.encode() for entry in entries],
+            client=pipe,
+        )
+        for response_id, response_last_seq in responses:
+            pipe.set(keys.response_index(tenant_id, response_id), f"{response_last_seq}:{conversation_id}", ex=_response_ttl())
+        lru.touch(pipe, tenant_id, conversation_id)
+        return pipe.execute()[0]
+
+
+def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
+    """The window and meta in one round trip (with the LRU touch), or None when absent."""
+    with guarded("window_read") as client:
+        pipe = client.pipeline(transaction=False)
+        script("window_read")(
+            keys=[keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)],
+            args=[_ttl()],
+            client=pipe,
+        )
+        lru.touch(pipe, tenant_id, conversation_id)
+        result = pipe.execute()[0]
+    if not result:
+        return None
+    version, last_seq, tokens, full, entries = result
+    return Window(int(version), int(last_seq), int(tokens), full in (b"1", "1", 1), [Entry.decode(e) for e in entries])
+
+
+def window_rebuild(
+    *, tenant_id: int, conversation_id: str, version: int, last_seq: int, tokens: int, window_size: int, entries: list[Entry], full: bool
+) -> bool:
+    """Write a window read from Postgres, unless Redis already holds the same or a newer version."""
+    kept = entries[-window_size:] if window_size else []
+    complete = full and len(kept) == len(entries)
+    with guarded("window_rebuild") as client:
+        written = script("window_rebuild")(
+            keys=[keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)],
+            args=[version, last_seq, tokens, int(complete), _ttl()] + [entry.encode() for entry in kept],
+            client=client,
+        )
+    return bool(written)
+
+
+def window_drop(*, tenant_id: int, conversation_id: str, response_ids=(), forget_lru: bool = False) -> None:
+    """Delete the window (and optionally response index entries); raises RedisUnavailable on failure."""
+    with guarded("window_drop") as client:
+        pipe = client.pipeline(transaction=False)
+        pipe.delete(*keys.conversation_key_patterns(tenant_id, conversation_id))
+        for response_id in response_ids:
+            pipe.delete(keys.response_index(tenant_id, response_id))
+        if forget_lru:
+            lru.forget(pipe, tenant_id, conversation_id)
+        pipe.execute()
+
+
+def response_lookup(*, tenant_id: int, response_id: str) -> tuple[str, int] | None:
+    """(conversation id, last seq) from the response index, or None on a miss."""
+    with guarded("response_lookup") as client:
+        value = client.get(keys.response_index(tenant_id, response_id))
+    if value is None:
+        return None
+    last_seq, conversation_id = value.decode("utf-8").split(":", 1)
+    return conversation_id, int(last_seq)
+
+
+def response_remember(*, tenant_id: int, response_id: str, conversation_id: str, last_seq: int) -> None:
+    try:
+        with guarded("response_remember") as client:
+            client.set(keys.response_index(tenant_id, response_id), f"{last_seq}:{conversation_id}", ex=_response_ttl())
+    except RedisUnavailable:
+        pass
+
+
+def now() -> float:
+    return time.time()

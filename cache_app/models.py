@@ -1,0 +1,1 @@
+"""cache_app keeps its state in Redis; no tables."""

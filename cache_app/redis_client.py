@@ -1,0 +1,78 @@
+"""Redis connections per layer, Lua script loading, and the guard that keeps a sick Redis off the hot path."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("convostore.redis")
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+# After a failure Redis is skipped for this long, so a hung server costs one
+# timeout per process per interval instead of one per request.
+BREAKER_SECONDS = 1.0
+
+_lock = threading.Lock()
+_scripts: dict[tuple[str, str], object] = {}
+_down_until: dict[str, float] = {}
+failures = {"count": 0}
+
+
+class RedisUnavailable(Exception):
+    """Redis failed or is being skipped; the caller falls back to Postgres."""
+
+
+def connection(alias: str = "hot"):
+    return get_redis_connection(alias)
+
+
+def script(name: str, alias: str = "hot"):
+    """The Lua script cache_app/lua/<name>.lua registered once on ``alias``'s client."""
+    key = (alias, name)
+    loaded = _scripts.get(key)
+    if loaded is None:
+        with _lock:
+            loaded = _scripts.get(key)
+            if loaded is None:
+                source = (LUA_DIR / f"{name}.lua").read_text()
+                loaded = connection(alias).register_script(source)
+                _scripts[key] = loaded
+    return loaded
+
+
+def available(alias: str = "hot") -> bool:
+    return time.monotonic() >= _down_until.get(alias, 0.0)
+
+
+def record_failure(alias: str, exc: BaseException, what: str) -> None:
+    failures["count"] += 1
+    _down_until[alias] = time.monotonic() + BREAKER_SECONDS
+    logger.warning("redis %s failed during %s: %s", alias, what, exc)
+    try:
+        from convostore import metrics
+
+        metrics.redis_failures.labels(layer=alias).inc()
+    except Exception:  # metrics must never break the fallback
+        pass
+
+
+def reset_breaker() -> None:
+    _down_until.clear()
+
+
+@contextmanager
+def guarded(what: str, alias: str = "hot"):
+    """Run a Redis step; any Redis error (or an open breaker) becomes RedisUnavailable."""
+    if not available(alias):
+        raise RedisUnavailable(f"redis {alias} skipped after a recent failure")
+    try:
+        yield connection(alias)
+    except (RedisError, OSError) as exc:
+        record_failure(alias, exc, what)
+        raise RedisUnavailable(str(exc)) from exc

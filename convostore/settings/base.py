@@ -1,0 +1,191 @@
+"""Settings shared by every environment; every value comes from the environment."""
+
+from convostore.env import BASE_DIR, env
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "sessions_app",
+    "cache_app",
+    "archive_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "convostore.middleware.ApiErrorMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "convostore.urls"
+WSGI_APPLICATION = "convostore.wsgi.application"
+ASGI_APPLICATION = "convostore.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "convostore" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Postgres is the system of record. Timeouts keep a sick database from hanging
+# requests: a stuck statement or lock answers 503 instead.
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/convostore")}
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].update(
+    {
+        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=3),
+        "options": "-c statement_timeout={} -c lock_timeout={}".format(
+            env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000),
+            env.int("DATABASE_LOCK_TIMEOUT_MS", default=3000),
+        ),
+    }
+)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis layers: each has its own django-redis alias and may point at its own URL.
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+_REDIS_OPTIONS = {
+    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+    "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
+    "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.25),
+    "CONNECTION_POOL_KWARGS": {"retry_on_timeout": False, "health_check_interval": 30},
+}
+
+
+def _redis_cache(url):
+    return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": dict(_REDIS_OPTIONS)}
+
+
+CACHES = {
+    "default": _redis_cache(env("REDIS_DEFAULT_URL", default=REDIS_URL)),
+    "hot": _redis_cache(env("REDIS_HOT_URL", default=REDIS_URL)),
+    "semantic": _redis_cache(env("REDIS_SEMANTIC_URL", default=REDIS_URL)),
+    "embeddings": _redis_cache(env("REDIS_EMBEDDINGS_URL", default=REDIS_URL)),
+}
+
+
+def _broker_default(url):
+    # The broker lives in its own database of the same Redis (db 1 when the
+    # cache uses db 0) so flushing the cache never drops queued tasks.
+    base, _, tail = url.rpartition("/")
+    if tail.isdigit() and base.count("/") >= 2:
+        return f"{base}/{(int(tail) + 1) % 16}"
+    return url.rstrip("/") + "/1"
+
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=_broker_default(REDIS_URL))
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / ".convostore" / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Twenty maximal items plus JSON overhead fit; larger bodies answer 413 JSON.
+CONVOSTORE_MAX_ITEM_BYTES = env.int("CONVOSTORE_MAX_ITEM_BYTES", default=1024 * 1024)
+CONVOSTORE_MAX_ITEMS_PER_APPEND = 20
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int(
+    "DATA_UPLOAD_MAX_MEMORY_SIZE", default=CONVOSTORE_MAX_ITEMS_PER_APPEND * CONVOSTORE_MAX_ITEM_BYTES * 2 + 65536
+)
+
+CONVOSTORE = {
+    "KEY_PREFIX": env("CONVOSTORE_KEY_PREFIX", default="cs"),
+    "WINDOW_TTL_SECONDS": env.int("CONVOSTORE_WINDOW_TTL_SECONDS", default=3600),
+    "RESPONSE_INDEX_TTL_SECONDS": env.int("CONVOSTORE_RESPONSE_INDEX_TTL_SECONDS", default=86400),
+    "LRU_BUCKETS": env.int("CONVOSTORE_LRU_BUCKETS", default=16),
+    "IDEMPOTENCY_TTL_SECONDS": env.int("CONVOSTORE_IDEMPOTENCY_TTL_SECONDS", default=86400),
+    "TOMBSTONE_TTL_SECONDS": env.int("CONVOSTORE_TOMBSTONE_TTL_SECONDS", default=86400),
+    "DEFAULT_WINDOW_SIZE": env.int("CONVOSTORE_DEFAULT_WINDOW_SIZE", default=64),
+    "DEFAULT_TOKEN_BUDGET": env.int("CONVOSTORE_DEFAULT_TOKEN_BUDGET", default=8192),
+    "EVICT_AFTER_SECONDS": env.int("CONVOSTORE_EVICT_AFTER_SECONDS", default=1800),
+    "HOT_MAX_BYTES": env.int("CONVOSTORE_HOT_MAX_BYTES", default=256 * 1024 * 1024),
+    "SUMMARISER": env("CONVOSTORE_SUMMARISER", default="archive_app.summarisers.ExtractiveSummariser"),
+    "EMBEDDER": env("CONVOSTORE_EMBEDDER", default="archive_app.embedders.HashingEmbedder"),
+    "EMBEDDING_DIM": env.int("CONVOSTORE_EMBEDDING_DIM", default=256),
+    "OPENAI_BASE_URL": env("CONVOSTORE_OPENAI_BASE_URL", default=""),
+    "OPENAI_API_KEY": env("CONVOSTORE_OPENAI_API_KEY", default=""),
+    "SUMMARY_MODEL": env("CONVOSTORE_SUMMARY_MODEL", default="gpt-4o-mini"),
+    "EMBEDDING_MODEL": env("CONVOSTORE_EMBEDDING_MODEL", default="text-embedding-3-small"),
+    "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.92),
+    "METRICS_TOKEN": env("CONVOSTORE_METRICS_TOKEN", default=""),
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["convostore.parsers.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "convostore.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ConvoStore API",
+    "DESCRIPTION": "Conversation state for LLM inference gateways.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

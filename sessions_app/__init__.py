@@ -1,0 +1,1 @@
+"""Tenants, API keys, conversations, items, responses; append, resolve and fork."""

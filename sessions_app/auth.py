@@ -1,0 +1,115 @@
+"""Bearer API-key authentication: SHA-256 lookup, cached in Redis so the hot path skips Postgres."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from cache_app import keys
+from cache_app.redis_client import RedisUnavailable, guarded
+
+from .models import ApiKey, Tenant
+from .services.tenants import hash_key
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 60
+LAST_USED_EVERY = 60
+_TENANT_FIELDS = [f.attname for f in Tenant._meta.concrete_fields]
+
+
+class ApiPrincipal:
+    """What request.user holds for an API call: the key and its tenant."""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, tenant: Tenant, key_id: int):
+        self.tenant = tenant
+        self.key_id = key_id
+        self.pk = key_id
+
+    def __str__(self) -> str:
+        return f"api-key:{self.key_id}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            raise exceptions.NotAuthenticated("Missing API key: send 'Authorization: Bearer <key>'.")
+        scheme, _, raw = header.partition(" ")
+        raw = raw.strip()
+        if scheme.lower() != "bearer" or not raw:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <key>'.")
+        principal = authenticate_key(raw)
+        if principal is None:
+            raise exceptions.AuthenticationFailed("Incorrect, revoked or expired API key.")
+        return principal, None
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+def authenticate_key(raw_key: str) -> ApiPrincipal | None:
+    key_hash = hash_key(raw_key)
+    cached = _cached(key_hash)
+    if cached is not None:
+        tenant = Tenant(**cached["tenant"])
+        tenant._state.adding = False
+        tenant._state.db = "default"
+        if cached.get("expires_at") is None or cached["expires_at"] > time.time():
+            return ApiPrincipal(tenant, cached["key_id"])
+        return None
+    key = ApiKey.objects.select_related("tenant").filter(key_hash=key_hash).first()
+    now = timezone.now()
+    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_EVERY:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    _remember(key_hash, key)
+    return ApiPrincipal(key.tenant, key.pk)
+
+
+def _cached(key_hash: str):
+    try:
+        with guarded("auth_get", alias="default") as client:
+            value = client.get(keys.api_key(key_hash))
+    except RedisUnavailable:
+        return None
+    return json.loads(value) if value else None
+
+
+def _remember(key_hash: str, key: ApiKey) -> None:
+    tenant = {name: getattr(key.tenant, name) for name in _TENANT_FIELDS}
+    tenant["created_at"] = None
+    payload = {
+        "key_id": key.pk,
+        "tenant": tenant,
+        "expires_at": key.expires_at.timestamp() if key.expires_at else None,
+    }
+    try:
+        with guarded("auth_set", alias="default") as client:
+            client.set(keys.api_key(key_hash), json.dumps(payload), ex=CACHE_SECONDS)
+    except RedisUnavailable:
+        pass
+
+
+def forget_cached_key(key_hash: str) -> None:
+    """Drop a key from the cache (revocation). If Redis is down the entry expires within CACHE_SECONDS."""
+    try:
+        with guarded("auth_forget", alias="default") as client:
+            client.delete(keys.api_key(key_hash))
+    except RedisUnavailable:
+        logger.warning("could not drop cached API key; it expires within %ss", CACHE_SECONDS)
+
+
+def forget_tenant_keys(tenant: Tenant) -> None:
+    for key_hash in ApiKey.objects.filter(tenant=tenant).values_list("key_hash", flat=True):
+        forget_cached_key(key_hash)

@@ -1,0 +1,157 @@
+"""Reads the API needs: resolve, context items, conversation detail and item pages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cache_app import hot_window, tokens
+from cache_app.hot_window import Entry
+from cache_app.redis_client import RedisUnavailable
+from convostore import metrics
+from convostore.errors import NotFound
+
+from .models import Conversation, Item, Response, Tenant
+
+
+def archived_entries(path, upto_seq: int) -> list[Entry]:
+    """Entries of the path that live in archive segments (decoded), oldest first."""
+    from archive_app.selectors import segment_entries
+
+    return segment_entries(path, upto_seq)
+
+
+def context_entries(conversation: Conversation, upto_seq: int) -> list[Entry]:
+    """Every item of the conversation's context (ancestors up to each fork point, then its own) up to ``upto_seq``."""
+    path = conversation.path()
+    rows = [
+        Entry(seq, token_count, raw)
+        for seq, token_count, raw in Item.objects.for_path(path, upto_seq).values_list("seq", "token_count", "raw")
+    ]
+    if _has_archive(conversation):
+        rows = sorted(archived_entries(path, upto_seq) + rows, key=lambda entry: entry.seq)
+    return rows
+
+
+def _has_archive(conversation: Conversation) -> bool:
+    if conversation.archived_upto_seq:
+        return True
+    ancestors = [pk for pk, _ in conversation.lineage]
+    return bool(ancestors) and Conversation.objects.filter(pk__in=ancestors, archived_upto_seq__gt=0).exists()
+
+
+def context_tokens(entries: list[Entry]) -> int:
+    return sum(entry.tokens for entry in entries) + (tokens.TOKENS_REPLY_PRIMING if entries else 0)
+
+
+@dataclass
+class Resolved:
+    conversation_id: str
+    response_id: str
+    version: int
+    entries: list[Entry]
+    source: str  # "redis" or "postgres"
+
+    def body_json(self) -> str:
+        """The resolve answer as JSON text; stored item bytes are spliced in, never re-serialised."""
+        head = json.dumps({"conversation_id": self.conversation_id, "response_id": self.response_id}, ensure_ascii=False, separators=(",", ":"))[:-1]
+        items = ",".join(entry.raw for entry in self.entries)
+        return (
+            f'{head},"items":[{items}],"version":{self.version},'
+            f'"estimated_input_tokens":{context_tokens(self.entries)}}}'
+        )
+
+
+def response_resolve(*, tenant: Tenant, response_id: str) -> Resolved:
+    """The exact context of a response: two Redis round trips when hot, Postgres otherwise (never stale)."""
+    try:
+        hit = hot_window.response_lookup(tenant_id=tenant.pk, response_id=response_id)
+        if hit is not None:
+            conversation_id, last_seq = hit
+            window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation_id)
+            if window is not None and window.covers(last_seq):
+                metrics.window_events.labels(event="hit").inc()
+                return Resolved(conversation_id, response_id, window.version, window.upto(last_seq), "redis")
+        metrics.window_events.labels(event="miss").inc()
+    except RedisUnavailable:
+        pass
+    return _resolve_from_postgres(tenant, response_id)
+
+
+def _resolve_from_postgres(tenant: Tenant, response_id: str) -> Resolved:
+    response = Response.objects.filter(tenant=tenant, response_id=response_id).select_related("conversation").first()
+    if response is None:
+        raise NotFound(f"No response found with id {response_id!r}.", param="previous_response_id")
+    conversation = response.conversation
+    entries = context_entries(conversation, conversation.last_seq)
+    window_refresh(tenant, conversation, entries)
+    hot_window.response_remember(
+        tenant_id=tenant.pk, response_id=response_id, conversation_id=conversation.conversation_id, last_seq=response.last_seq
+    )
+    mine = [entry for entry in entries if entry.seq <= response.last_seq]
+    return Resolved(conversation.conversation_id, response_id, conversation.version, mine, "postgres")
+
+
+def window_refresh(tenant: Tenant, conversation: Conversation, entries: list[Entry]) -> None:
+    """Rebuild the hot window from a full read of the context (only if newer than what Redis holds)."""
+    try:
+        hot_window.window_rebuild(
+            tenant_id=tenant.pk,
+            conversation_id=conversation.conversation_id,
+            version=conversation.version,
+            last_seq=conversation.last_seq,
+            tokens=sum(entry.tokens for entry in entries),
+            window_size=tenant.window_size,
+            entries=entries,
+            full=True,
+        )
+        metrics.window_events.labels(event="rebuild").inc()
+    except RedisUnavailable:
+        pass
+
+
+def conversation_get(*, tenant: Tenant, conversation_id: str) -> Conversation:
+    conversation = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).select_related("parent").first()
+    if conversation is None:
+        raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
+    return conversation
+
+
+def conversation_entries(*, tenant: Tenant, conversation: Conversation) -> list[Entry]:
+    """The whole context of a conversation: from its hot window when that holds everything, else Postgres."""
+    try:
+        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
+        if window is not None and window.version == conversation.version and window.covers(conversation.last_seq):
+            return window.entries
+    except RedisUnavailable:
+        pass
+    entries = context_entries(conversation, conversation.last_seq)
+    window_refresh(tenant, conversation, entries)
+    return entries
+
+
+@dataclass
+class ItemPage:
+    entries: list[Entry]
+    has_more: bool
+
+
+def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None, limit: int, order: str) -> ItemPage:
+    """One page of a conversation's items (its whole context), by seq, after the item ``after``."""
+    entries = conversation_entries(tenant=tenant, conversation=conversation)
+    if order == "desc":
+        entries = list(reversed(entries))
+    start = 0
+    if after:
+        for index, entry in enumerate(entries):
+            if _entry_id(entry) == after:
+                start = index + 1
+                break
+        else:
+            raise NotFound(f"No item found with id {after!r} in this conversation.", param="after")
+    page = entries[start : start + limit]
+    return ItemPage(page, start + limit < len(entries))
+
+
+def _entry_id(entry: Entry) -> str:
+    return json.loads(entry.raw).get("id", "")

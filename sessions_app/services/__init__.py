@@ -1,0 +1,20 @@
+"""Every write to conversations, tenants and keys; views and tasks call these, nothing else writes."""
+
+from .append import Outcome, apply_hot, conversation_append, outbox_record, prepare_items
+from .deletion import conversation_delete, redis_forget
+from .responses import response_store
+from .tenants import api_key_create, api_key_revoke, tenant_create
+
+__all__ = [
+    "Outcome",
+    "api_key_create",
+    "api_key_revoke",
+    "apply_hot",
+    "conversation_append",
+    "conversation_delete",
+    "outbox_record",
+    "prepare_items",
+    "redis_forget",
+    "response_store",
+    "tenant_create",
+]

@@ -1,0 +1,303 @@
+"""Appending items: validation, the locked Postgres transaction, then the hot window."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from cache_app import hot_window, tokens
+from cache_app.hot_window import Entry
+from cache_app.redis_client import RedisUnavailable
+from convostore.errors import Conflict, NotFound, ValidationFailed
+
+from .. import canonical
+from ..models import Conversation, IdempotencyRecord, InvalidationOutbox, Item, Response, Tenant, Tombstone
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What a mutating call answers: status and body, and whether it was a replay."""
+
+    status: int
+    body: dict
+    replayed: bool = False
+    hot: list = field(default_factory=list, repr=False)
+
+
+@dataclass
+class PreparedItem:
+    item: dict
+    raw: str
+    tokens: int
+    client_id: bool = False
+
+
+def prepare_items(items, *, encoding: str, param: str = "items") -> list[PreparedItem]:
+    """Validate and canonicalise items before any row is touched (bad input changes nothing)."""
+    limit = settings.CONVOSTORE_MAX_ITEMS_PER_APPEND
+    if not isinstance(items, list):
+        raise ValidationFailed("'items' must be a list of items.", param=param, code="invalid_type")
+    if len(items) > limit:
+        raise ValidationFailed(f"At most {limit} items per call.", param=param, code="too_many_items")
+    prepared, seen = [], set()
+    for index, item in enumerate(items):
+        where = f"{param}[{index}]"
+        client_id = isinstance(item, dict) and item.get("id") is not None
+        normalised = canonical.normalise_item(item, where)
+        if normalised["id"] in seen:
+            raise ValidationFailed("Item ids must be unique.", param=f"{where}.id", code="duplicate_item_id")
+        seen.add(normalised["id"])
+        raw = canonical.encode_item(normalised, where)
+        prepared.append(PreparedItem(normalised, raw, tokens.count_item(normalised, encoding=encoding), client_id))
+    return prepared
+
+
+# --- conversation rows ---------------------------------------------------------------------------
+
+
+def _lock_or_create(*, tenant: Tenant, conversation_id: str, metadata=None, ttl_seconds=None, parent=None, fork_seq=None):
+    """INSERT … ON CONFLICT DO NOTHING, then SELECT … FOR UPDATE: two concurrent creators are safe."""
+    now = timezone.now()
+    lineage = []
+    if parent is not None:
+        lineage = [[pk, min(upto, fork_seq)] for pk, upto in parent.lineage] + [[parent.pk, fork_seq]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO sessions_app_conversation (tenant_id, conversation_id, version, last_seq, parent_id, fork_seq, "
+            "lineage, tier, item_count, byte_count, token_count, archived_upto_seq, metadata, ttl_seconds, created_at, last_active_at) "
+            "VALUES (%s, %s, 0, %s, %s, %s, %s, 'hot', 0, 0, 0, 0, %s, %s, %s, %s) "
+            "ON CONFLICT (tenant_id, conversation_id) DO NOTHING RETURNING id",
+            [
+                tenant.pk,
+                conversation_id,
+                fork_seq or 0,
+                parent.pk if parent else None,
+                fork_seq,
+                json.dumps(lineage),
+                json.dumps(metadata or {}),
+                ttl_seconds,
+                now,
+                now,
+            ],
+        )
+        created = cursor.fetchone() is not None
+    if created and Tombstone.objects.filter(tenant=tenant, conversation_id=conversation_id, expires_at__gt=now).exists():
+        raise Conflict(
+            "This conversation id was deleted recently and cannot be reused yet.", param="conversation_id", code="conversation_deleted"
+        )
+    conversation = Conversation.objects.select_for_update().get(tenant=tenant, conversation_id=conversation_id)
+    return conversation, created
+
+
+def _replay(*, tenant, scope, key, request_hash):
+    if not key:
+        return None
+    record = IdempotencyRecord.objects.filter(tenant=tenant, scope=scope, key=key, expires_at__gt=timezone.now()).first()
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request body.", param="Idempotency-Key", code="idempotency_key_reused"
+        )
+    return Outcome(record.status_code, json.loads(record.response_body), replayed=True)
+
+
+def _remember(*, tenant, scope, key, request_hash, outcome: Outcome) -> None:
+    if not key:
+        return
+    ttl = settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"]
+    IdempotencyRecord.objects.filter(tenant=tenant, scope=scope, key=key, expires_at__lte=timezone.now()).delete()
+    IdempotencyRecord.objects.create(
+        tenant=tenant,
+        scope=scope,
+        key=key,
+        request_hash=request_hash,
+        status_code=outcome.status,
+        response_body=canonical.dumps(outcome.body),
+        expires_at=timezone.now() + timedelta(seconds=ttl),
+    )
+
+
+def _check_limits(tenant: Tenant, conversation: Conversation, prepared: list[PreparedItem]) -> None:
+    if conversation.item_count + len(prepared) > tenant.max_items:
+        raise ValidationFailed(f"A conversation may hold at most {tenant.max_items} items.", param="items", code="conversation_full")
+    added = sum(len(p.raw.encode("utf-8")) for p in prepared)
+    if conversation.byte_count + added > tenant.max_bytes:
+        raise ValidationFailed(f"A conversation may hold at most {tenant.max_bytes} bytes.", param="items", code="conversation_full")
+
+
+def _insert_items(conversation: Conversation, prepared: list[PreparedItem], response=None) -> list[Entry]:
+    """Rows with the next seqs; bumps version (by exactly one), counters and activity."""
+    first = conversation.last_seq + 1
+    rows = []
+    for offset, p in enumerate(prepared):
+        rows.append(
+            Item(
+                conversation=conversation,
+                seq=first + offset,
+                item_id=p.item["id"],
+                type=p.item["type"],
+                role=p.item.get("role") or "",
+                raw=p.raw,
+                byte_size=len(p.raw.encode("utf-8")),
+                token_count=p.tokens,
+                response=response,
+            )
+        )
+    if any(p.client_id for p in prepared):
+        existing = set(
+            Item.objects.filter(conversation__in=[pk for pk, _ in conversation.path()], item_id__in=[r.item_id for r in rows])
+            .values_list("item_id", flat=True)
+        )
+        if existing:
+            taken = sorted(existing)[0]
+            raise Conflict(f"Item id {taken!r} is already used in this conversation.", param="items", code="item_id_taken")
+    if rows:
+        Item.objects.bulk_create(rows)
+    conversation.last_seq += len(rows)
+    conversation.version += 1
+    conversation.item_count += len(rows)
+    conversation.byte_count += sum(r.byte_size for r in rows)
+    conversation.token_count += sum(r.token_count for r in rows)
+    conversation.last_active_at = timezone.now()
+    if conversation.tier == Conversation.Tier.COLD and rows:
+        conversation.tier = Conversation.Tier.WARM
+    conversation.save(
+        update_fields=["last_seq", "version", "item_count", "byte_count", "token_count", "last_active_at", "tier"]
+    )
+    return [Entry(r.seq, r.token_count, r.raw) for r in rows]
+
+
+@dataclass
+class HotUpdate:
+    tenant_id: int
+    conversation_id: str
+    previous_version: int
+    version: int
+    last_seq: int
+    tokens_added: int
+    window_size: int
+    entries: list
+    created_empty: bool
+    responses: list = field(default_factory=list)
+
+
+def apply_hot(updates: list[HotUpdate]) -> None:
+    """After commit: extend hot windows; a Redis failure goes to the outbox, never to the caller."""
+    for update in updates:
+        try:
+            hot_window.window_extend(
+                tenant_id=update.tenant_id,
+                conversation_id=update.conversation_id,
+                previous_version=update.previous_version,
+                version=update.version,
+                last_seq=update.last_seq,
+                tokens_added=update.tokens_added,
+                window_size=update.window_size,
+                entries=update.entries,
+                created_empty=update.created_empty,
+                responses=update.responses,
+            )
+        except RedisUnavailable as exc:
+            outbox_record(
+                tenant_id=update.tenant_id,
+                conversation_id=update.conversation_id,
+                response_ids=[r for r, _ in update.responses],
+                reason=f"window_extend: {exc}"[:200],
+            )
+
+
+def outbox_record(*, tenant_id: int, conversation_id: str, response_ids=(), reason: str = "") -> None:
+    """Remember a conversation whose Redis copy may be stale; the beat sweep drops it."""
+    try:
+        InvalidationOutbox.objects.create(
+            tenant_id_value=tenant_id, conversation_id=conversation_id, response_ids=list(response_ids), reason=reason
+        )
+    except Exception:  # the write is already acknowledged; the window TTL still bounds staleness
+        logger.exception("could not record outbox entry for %s", conversation_id)
+
+
+# --- append --------------------------------------------------------------------------------------
+
+
+def conversation_append(
+    *,
+    tenant: Tenant,
+    conversation_id: str,
+    items,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    metadata: dict | None = None,
+    ttl_seconds: int | None = None,
+) -> Outcome:
+    """Append items to a conversation (created if new): Postgres commits, then the hot window is extended.
+
+    Idempotent with ``idempotency_key``; with ``expected_version`` a mismatch is 409 ``version_conflict``.
+    """
+    canonical.validate_conversation_id(conversation_id)
+    prepared = prepare_items(items, encoding=tenant.encoding)
+    if not prepared:
+        raise ValidationFailed("Send at least one item.", param="items", code="empty_items")
+    outcome = _append_tx(
+        tenant=tenant,
+        conversation_id=conversation_id,
+        prepared=prepared,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        metadata=metadata,
+        ttl_seconds=ttl_seconds,
+    )
+    apply_hot(outcome.hot)
+    return outcome
+
+
+@transaction.atomic
+def _append_tx(*, tenant, conversation_id, prepared, expected_version, idempotency_key, request_hash, metadata, ttl_seconds):
+    conversation, created = _lock_or_create(tenant=tenant, conversation_id=conversation_id, metadata=metadata, ttl_seconds=ttl_seconds)
+    replay = _replay(tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash)
+    if replay is not None:
+        return replay
+    if expected_version is not None and expected_version != conversation.version:
+        from convostore import metrics
+
+        metrics.append_conflicts.inc()
+        raise Conflict(
+            f"Expected version {expected_version} but the conversation is at version {conversation.version}.",
+            param="expected_version",
+            code="version_conflict",
+            extra={"current_version": conversation.version},
+        )
+    _check_limits(tenant, conversation, prepared)
+    previous_version = conversation.version
+    entries = _insert_items(conversation, prepared)
+    body = {
+        "conversation_id": conversation.conversation_id,
+        "version": conversation.version,
+        "items": [{"id": p.item["id"], "seq": e.seq} for p, e in zip(prepared, entries)],
+    }
+    outcome = Outcome(201, body)
+    _remember(tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash, outcome=outcome)
+    outcome.hot = [
+        HotUpdate(
+            tenant_id=tenant.pk,
+            conversation_id=conversation.conversation_id,
+            previous_version=previous_version,
+            version=conversation.version,
+            last_seq=conversation.last_seq,
+            tokens_added=sum(e.tokens for e in entries),
+            window_size=tenant.window_size,
+            entries=entries,
+            created_empty=created and not conversation.lineage,
+        )
+    ]
+    return outcome

@@ -1,0 +1,71 @@
+"""Deleting conversations: rows, forks, idempotency records, every Redis key, and a tombstone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from cache_app import hot_window
+from cache_app.redis_client import RedisUnavailable
+from convostore.errors import NotFound
+
+from ..models import Conversation, IdempotencyRecord, Response, Tenant, Tombstone
+from .append import outbox_record
+
+
+def _descendants(conversation: Conversation) -> list[Conversation]:
+    """The conversation and every fork below it (lineage holds each fork's ancestors)."""
+    found = [conversation]
+    frontier = [conversation.pk]
+    while frontier:
+        children = list(Conversation.objects.filter(parent_id__in=frontier).only("pk", "conversation_id", "tenant_id"))
+        found.extend(children)
+        frontier = [c.pk for c in children]
+    return found
+
+
+def conversation_delete(*, tenant: Tenant, conversation_id: str) -> list[str]:
+    """Delete a conversation and its forks everywhere (GDPR); returns the deleted conversation ids.
+
+    Postgres first (one transaction, with tombstones); then Redis, with the outbox as the fallback.
+    """
+    removed = _delete_tx(tenant=tenant, conversation_id=conversation_id)
+    for deleted_id, response_ids in removed:
+        redis_forget(tenant_id=tenant.pk, conversation_id=deleted_id, response_ids=response_ids)
+    try:
+        from archive_app.services import purge_hooks
+
+        for hook in purge_hooks():
+            hook(tenant=tenant, conversation_ids=[d for d, _ in removed])
+    except ImportError:
+        pass
+    return [deleted_id for deleted_id, _ in removed]
+
+
+@transaction.atomic
+def _delete_tx(*, tenant: Tenant, conversation_id: str):
+    conversation = Conversation.objects.select_for_update().filter(tenant=tenant, conversation_id=conversation_id).first()
+    if conversation is None:
+        raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
+    doomed = _descendants(conversation)
+    pks = [c.pk for c in doomed]
+    ids = [c.conversation_id for c in doomed]
+    responses: dict[int, list[str]] = {pk: [] for pk in pks}
+    for pk, response_id in Response.objects.filter(conversation_id__in=pks).values_list("conversation_id", "response_id"):
+        responses[pk].append(response_id)
+    IdempotencyRecord.objects.filter(tenant=tenant, scope__in=ids).delete()
+    Conversation.objects.filter(pk=conversation.pk).delete()  # forks, items, responses cascade
+    expires = timezone.now() + timedelta(seconds=settings.CONVOSTORE["TOMBSTONE_TTL_SECONDS"])
+    for deleted_id in ids:
+        Tombstone.objects.update_or_create(tenant=tenant, conversation_id=deleted_id, defaults={"expires_at": expires})
+    return [(c.conversation_id, responses[c.pk]) for c in doomed]
+
+
+def redis_forget(*, tenant_id: int, conversation_id: str, response_ids=()) -> None:
+    try:
+        hot_window.window_drop(tenant_id=tenant_id, conversation_id=conversation_id, response_ids=response_ids, forget_lru=True)
+    except RedisUnavailable as exc:
+        outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, response_ids=response_ids, reason=f"delete: {exc}"[:200])

@@ -1,0 +1,57 @@
+"""Tenants and API keys: keys are shown once, stored as SHA-256 with a short lookup prefix."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from convostore.errors import NotFound
+
+from ..models import ApiKey, Tenant
+
+KEY_PREFIX_LEN = 11  # "cs_" + 8 hex characters
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass
+class IssuedKey:
+    api_key: ApiKey
+    raw_key: str
+
+
+def tenant_create(*, name: str, **settings_values) -> tuple[Tenant, bool]:
+    """The tenant named ``name``, created when missing (idempotent)."""
+    return Tenant.objects.get_or_create(name=name, defaults=settings_values)
+
+
+@transaction.atomic
+def api_key_create(*, tenant: Tenant, name: str = "", expires_at=None) -> IssuedKey:
+    """Issue a key; the raw value exists only in the returned object."""
+    while True:
+        raw = f"cs_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+        prefix = raw[:KEY_PREFIX_LEN]
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            break
+    key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, key_hash=hash_key(raw), expires_at=expires_at)
+    return IssuedKey(key, raw)
+
+
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    """Revoke the key with this prefix; it stops working at once, in every process."""
+    key = ApiKey.objects.filter(prefix=prefix).first()
+    if key is None:
+        raise NotFound(f"No API key with prefix {prefix!r}.", param="prefix")
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    from ..auth import forget_cached_key
+
+    forget_cached_key(key.key_hash)
+    return key
