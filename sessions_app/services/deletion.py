@@ -35,13 +35,6 @@ def conversation_delete(*, tenant: Tenant, conversation_id: str) -> list[str]:
     removed = _delete_tx(tenant=tenant, conversation_id=conversation_id)
     for deleted_id, response_ids in removed:
         redis_forget(tenant_id=tenant.pk, conversation_id=deleted_id, response_ids=response_ids)
-    try:
-        from archive_app.services import purge_hooks
-
-        for hook in purge_hooks():
-            hook(tenant=tenant, conversation_ids=[d for d, _ in removed])
-    except ImportError:
-        pass
     return [deleted_id for deleted_id, _ in removed]
 
 

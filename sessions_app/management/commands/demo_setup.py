@@ -30,7 +30,7 @@ class Command(BaseCommand):
             User.objects.create_superuser("admin", "admin@localhost", password)
             self.stdout.write(f"admin user created: username admin, password {password} (shown once)")
         try:
-            call_command("install_schedule", verbosity=0)
+            call_command("install_schedule")
         except Exception as exc:  # the schedule is optional for serving the API
             self.stderr.write(f"schedule not installed: {exc}")
         self.stdout.write(f"demo tenant API key: {key_file.read_text().strip()}")

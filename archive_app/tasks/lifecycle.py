@@ -1,0 +1,1 @@
+"""Lifecycle tasks: evict, enforce the hot budget, archive, purge."""

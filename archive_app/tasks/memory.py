@@ -1,0 +1,1 @@
+"""Memory tasks: summarise and embed."""

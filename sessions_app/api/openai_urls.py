@@ -1,0 +1,3 @@
+"""OpenAI-compatible routes under /v1: Conversations API and stored-response reads."""
+
+urlpatterns: list = []
