@@ -74,6 +74,8 @@ class Conversation(models.Model):
     archived_upto_seq = models.BigIntegerField(default=0, help_text="Items up to this seq live in archive segments.")
     metadata = models.JSONField(default=dict, blank=True)
     ttl_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Ephemeral sessions: purged this long after last activity.")
+    prefix_fingerprint = models.CharField(max_length=64, blank=True, help_text="Last prefix fingerprint handed out by context assembly.")
+    apc_fingerprint_changes = models.PositiveIntegerField(default=0, help_text="Times the prefix fingerprint changed (prefix-cache misses).")
     created_at = models.DateTimeField(auto_now_add=True)
     last_active_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
