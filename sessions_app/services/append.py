@@ -72,8 +72,9 @@ def _lock_or_create(*, tenant: Tenant, conversation_id: str, metadata=None, ttl_
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO sessions_app_conversation (tenant_id, conversation_id, version, last_seq, parent_id, fork_seq, "
-            "lineage, tier, item_count, byte_count, token_count, archived_upto_seq, metadata, ttl_seconds, created_at, last_active_at) "
-            "VALUES (%s, %s, 0, %s, %s, %s, %s, 'hot', 0, 0, 0, 0, %s, %s, %s, %s) "
+            "lineage, tier, item_count, byte_count, token_count, archived_upto_seq, metadata, ttl_seconds, created_at, last_active_at, "
+            "prefix_fingerprint, apc_fingerprint_changes) "
+            "VALUES (%s, %s, 0, %s, %s, %s, %s, 'hot', 0, 0, 0, 0, %s, %s, %s, %s, '', 0) "
             "ON CONFLICT (tenant_id, conversation_id) DO NOTHING RETURNING id",
             [
                 tenant.pk,
