@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from . import keys, lru
-from .redis_client import RedisUnavailable, guarded, script
+from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run, script
 
 logger = logging.getLogger(__name__)
 
@@ -73,31 +73,30 @@ def window_extend(
 
     Raises RedisUnavailable when Redis fails; the caller records the conversation in the outbox.
     """
-    with guarded("window_extend") as client:
-        pipe = client.pipeline(transaction=False)
-        script("window_append")(
-            keys=[keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)],
-            args=[previous_version, version, last_seq, tokens_added, window_size, _ttl(), int(created_empty)]
-            + [entry.encode() for entry in entries],
-            client=pipe,
-        )
+    window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
+    script_args = [previous_version, version, last_seq, tokens_added, window_size, _ttl(), int(created_empty)]
+    script_args += [entry.encode() for entry in entries]
+
+    def build(pipe):
+        evalsha(pipe, "window_append", window_keys, script_args)
         for response_id, response_last_seq in responses:
             pipe.set(keys.response_index(tenant_id, response_id), f"{response_last_seq}:{conversation_id}", ex=_response_ttl())
         lru.touch(pipe, tenant_id, conversation_id)
-        return pipe.execute()[0]
+
+    with guarded("window_extend") as client:
+        return pipeline_run(client, build, scripts=["window_append"])[0]
 
 
 def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
     """The window and meta in one round trip (with the LRU touch), or None when absent."""
-    with guarded("window_read") as client:
-        pipe = client.pipeline(transaction=False)
-        script("window_read")(
-            keys=[keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)],
-            args=[_ttl()],
-            client=pipe,
-        )
+    window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
+
+    def build(pipe):
+        evalsha(pipe, "window_read", window_keys, [_ttl()])
         lru.touch(pipe, tenant_id, conversation_id)
-        result = pipe.execute()[0]
+
+    with guarded("window_read") as client:
+        result = pipeline_run(client, build, scripts=["window_read"])[0]
     if not result:
         return None
     version, last_seq, tokens, full, entries = result
@@ -135,6 +134,10 @@ def response_lookup(*, tenant_id: int, response_id: str) -> tuple[str, int] | No
     """(conversation id, last seq) from the response index, or None on a miss."""
     with guarded("response_lookup") as client:
         value = client.get(keys.response_index(tenant_id, response_id))
+    return response_index_parse(value)
+
+
+def response_index_parse(value) -> tuple[str, int] | None:
     if value is None:
         return None
     last_seq, conversation_id = value.decode("utf-8").split(":", 1)

@@ -61,3 +61,83 @@ def counter(name: str) -> str:
 def conversation_key_patterns(tenant_id: int, conversation_id: str) -> list[str]:
     """Every per-conversation key, for deletion."""
     return [window(tenant_id, conversation_id), window_meta(tenant_id, conversation_id)]
+
+
+# --- semantic response cache and embedding cache (alias "semantic" / "embeddings") -------------------
+# Tenant-chosen strings (namespace, context, conversation id, embedding key) never appear in a key:
+# they are hashed, so no value can forge another tenant's or another scope's key.
+
+SEMANTIC_LAYOUT = "sem1"  # bump when the bucket layout (tables, bits, record format) changes
+
+
+def _digest(*parts) -> str:
+    """SHA-256 over length-prefixed parts, so ("ab", "c") and ("a", "bc") differ."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        data = ("" if part is None else str(part)).encode("utf-8", "surrogatepass")
+        hasher.update(len(data).to_bytes(8, "big"))
+        hasher.update(data)
+    return hasher.hexdigest()
+
+
+def semantic_scope_id(tenant_id: int, namespace: str, context: str | None) -> str:
+    """16 hex digits naming one scope (tenant + namespace + optional context digest)."""
+    return _digest("scope", tenant_id, namespace, "" if context is None else "c:" + context)[:16]
+
+
+def semantic_namespace_id(tenant_id: int, namespace: str) -> str:
+    return _digest("namespace", tenant_id, namespace)[:16]
+
+
+def semantic_scope(tenant_id: int, scope_id: str, part: str) -> str:
+    """A key of one scope; every key of a scope shares the ``{t<tenant>:s<scope>}`` hash tag."""
+    return f"{_prefix()}:{{t{int(tenant_id)}:s{scope_id}}}:{SEMANTIC_LAYOUT}:{part}"
+
+
+def semantic_tenant_scopes(tenant_id: int) -> str:
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:{SEMANTIC_LAYOUT}:scopes"
+
+
+def semantic_tenant_namespaces(tenant_id: int) -> str:
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:{SEMANTIC_LAYOUT}:namespaces"
+
+
+def semantic_namespace_scopes(tenant_id: int, namespace_id: str) -> str:
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:{SEMANTIC_LAYOUT}:ns:{namespace_id}"
+
+
+def semantic_tenant_conversations(tenant_id: int) -> str:
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:{SEMANTIC_LAYOUT}:convs"
+
+
+def semantic_conversation_id(tenant_id: int, conversation_id: str) -> str:
+    return _digest("conversation", tenant_id, conversation_id)[:24]
+
+
+def semantic_conversation_entries(tenant_id: int, conversation_hash: str) -> str:
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:{SEMANTIC_LAYOUT}:conv:{conversation_hash}"
+
+
+def semantic_counters(tenant_id: int | None = None) -> str:
+    if tenant_id is None:
+        return f"{_prefix()}:{SEMANTIC_LAYOUT}:count"
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:{SEMANTIC_LAYOUT}:count"
+
+
+def embedding_key_id(key: str) -> str:
+    return _digest("embedding-key", key)[:32]
+
+
+def embedding(tenant_id: int, key_id: str, *, server: bool = False) -> str:
+    """A cached embedding: ``k`` for gateway keys, ``s`` for the server's own embedder (text digests)."""
+    kind = "s" if server else "k"
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:emb:{kind}:{key_id}"
+
+
+def embedding_server_id(embedder_id: str, text: str) -> str:
+    """(embedder name/model/dimensions, SHA-256 of the text) for the server's own embedder."""
+    return _digest(embedder_id)[:12] + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def embedding_index(tenant_id: int) -> str:
+    return f"{_prefix()}:{{t{int(tenant_id)}}}:emb:index"

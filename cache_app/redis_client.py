@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 logger = logging.getLogger("convostore.redis")
 
@@ -44,6 +44,30 @@ def script(name: str, alias: str = "hot"):
                 loaded = connection(alias).register_script(source)
                 _scripts[key] = loaded
     return loaded
+
+
+def pipeline_run(client, build, *, scripts=(), alias: str = "hot"):
+    """Build and execute a non-transactional pipeline in one round trip.
+
+    Scripts are queued as plain EVALSHA (redis-py's Script objects would add a SCRIPT EXISTS round
+    trip per pipeline); if Redis lost them (restart, SCRIPT FLUSH) they are loaded and the whole
+    pipeline — idempotent by construction — runs once more.
+    """
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        build(pipe)
+        try:
+            return pipe.execute()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            for name in scripts:
+                client.script_load(script(name, alias).script)
+
+
+def evalsha(pipe, name: str, keys: list, args: list, alias: str = "hot") -> None:
+    """Queue script ``name`` on ``pipe`` as EVALSHA (see pipeline_run)."""
+    pipe.evalsha(script(name, alias).sha, len(keys), *keys, *args)
 
 
 def available(alias: str = "hot") -> bool:

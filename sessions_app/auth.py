@@ -1,4 +1,4 @@
-"""Bearer API-key authentication: SHA-256 lookup, cached in Redis so the hot path skips Postgres."""
+"""Bearer API-key authentication: SHA-256 lookup, cached in the hot Redis layer so the hot path skips Postgres."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class ApiPrincipal:
         self.tenant = tenant
         self.key_id = key_id
         self.pk = key_id
+        self.prefetched: dict = {}
 
     def __str__(self) -> str:
         return f"api-key:{self.key_id}"
@@ -48,18 +49,42 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = raw.strip()
         if scheme.lower() != "bearer" or not raw:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <key>'.")
-        principal = authenticate_key(raw)
+        principal = authenticate_key(raw, also=self.prefetch_keys(request))
         if principal is None:
             raise exceptions.AuthenticationFailed("Incorrect, revoked or expired API key.")
         return principal, None
+
+    def prefetch_keys(self, request):
+        """Views may name tenant-scoped Redis keys to read in the authentication round trip."""
+        return None
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
 
 
-def authenticate_key(raw_key: str) -> ApiPrincipal | None:
+# A key never changes tenant, so its tenant id can be remembered in-process; this lets a request
+# fetch tenant-scoped Redis keys in the same round trip as the (authoritative) cached key entry.
+_TENANT_OF_KEY: dict[str, int] = {}
+
+
+def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
+    """The principal for a raw key, or None. ``also(tenant_id) -> [redis keys]`` are read in the same
+    round trip when the key's tenant is known; their values land on ``principal.prefetched``."""
     key_hash = hash_key(raw_key)
-    cached = _cached(key_hash)
+    tenant_id = _TENANT_OF_KEY.get(key_hash)
+    extra_keys = also(tenant_id) if (also is not None and tenant_id is not None) else []
+    cached, extra_values = _cached(key_hash, extra_keys)
+    if cached is not None and cached["tenant"]["id"] == tenant_id:
+        prefetched = dict(zip(extra_keys, extra_values))
+    else:
+        prefetched = {}
+    principal = _principal(key_hash, cached)
+    if principal is not None:
+        principal.prefetched = prefetched
+    return principal
+
+
+def _principal(key_hash: str, cached) -> ApiPrincipal | None:
     if cached is not None:
         tenant = Tenant(**cached["tenant"])
         tenant._state.adding = False
@@ -74,16 +99,25 @@ def authenticate_key(raw_key: str) -> ApiPrincipal | None:
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_EVERY:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
     _remember(key_hash, key)
+    _TENANT_OF_KEY[key_hash] = key.tenant_id
     return ApiPrincipal(key.tenant, key.pk)
 
 
-def _cached(key_hash: str):
+def _cached(key_hash: str, extra_keys=()):
+    """The cached key entry and the values of ``extra_keys``, in one round trip."""
     try:
-        with guarded("auth_get", alias="default") as client:
-            value = client.get(keys.api_key(key_hash))
+        with guarded("auth_get") as client:
+            pipe = client.pipeline(transaction=False)
+            for name in [keys.api_key(key_hash), *extra_keys]:
+                pipe.get(name)
+            values = pipe.execute()
     except RedisUnavailable:
-        return None
-    return json.loads(value) if value else None
+        return None, [None] * len(extra_keys)
+    value = values[0]
+    cached = json.loads(value) if value else None
+    if cached is not None:
+        _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
+    return cached, values[1:]
 
 
 def _remember(key_hash: str, key: ApiKey) -> None:
@@ -95,7 +129,7 @@ def _remember(key_hash: str, key: ApiKey) -> None:
         "expires_at": key.expires_at.timestamp() if key.expires_at else None,
     }
     try:
-        with guarded("auth_set", alias="default") as client:
+        with guarded("auth_set") as client:
             client.set(keys.api_key(key_hash), json.dumps(payload), ex=CACHE_SECONDS)
     except RedisUnavailable:
         pass
@@ -104,7 +138,7 @@ def _remember(key_hash: str, key: ApiKey) -> None:
 def forget_cached_key(key_hash: str) -> None:
     """Drop a key from the cache (revocation). If Redis is down the entry expires within CACHE_SECONDS."""
     try:
-        with guarded("auth_forget", alias="default") as client:
+        with guarded("auth_forget") as client:
             client.delete(keys.api_key(key_hash))
     except RedisUnavailable:
         logger.warning("could not drop cached API key; it expires within %ss", CACHE_SECONDS)
@@ -113,3 +147,13 @@ def forget_cached_key(key_hash: str) -> None:
 def forget_tenant_keys(tenant: Tenant) -> None:
     for key_hash in ApiKey.objects.filter(tenant=tenant).values_list("key_hash", flat=True):
         forget_cached_key(key_hash)
+
+
+class ResolveAuthentication(ApiKeyAuthentication):
+    """Reads the response index of ``previous_response_id`` together with the key entry."""
+
+    def prefetch_keys(self, request):
+        response_id = request.query_params.get("previous_response_id")
+        if not response_id:
+            return None
+        return lambda tenant_id: [keys.response_index(tenant_id, response_id)]

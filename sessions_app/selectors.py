@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cache_app import hot_window, tokens
+from cache_app import hot_window, keys, tokens
 from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable
 from convostore import metrics
@@ -62,10 +62,17 @@ class Resolved:
         )
 
 
-def response_resolve(*, tenant: Tenant, response_id: str) -> Resolved:
-    """The exact context of a response: two Redis round trips when hot, Postgres otherwise (never stale)."""
+def response_resolve(*, tenant: Tenant, response_id: str, prefetched: dict | None = None) -> Resolved:
+    """The exact context of a response: two Redis round trips when hot, Postgres otherwise (never stale).
+
+    ``prefetched`` may hold the response-index value already read (with the API key, same round trip).
+    """
+    index_key = keys.response_index(tenant.pk, response_id)
     try:
-        hit = hot_window.response_lookup(tenant_id=tenant.pk, response_id=response_id)
+        if prefetched is not None and index_key in prefetched:
+            hit = hot_window.response_index_parse(prefetched[index_key])
+        else:
+            hit = hot_window.response_lookup(tenant_id=tenant.pk, response_id=response_id)
         if hit is not None:
             conversation_id, last_seq = hit
             window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation_id)

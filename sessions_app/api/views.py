@@ -14,6 +14,7 @@ from convostore import metrics
 from convostore.errors import ValidationFailed
 
 from .. import canonical, selectors, services
+from ..auth import ResolveAuthentication
 from . import inputs
 from .serializers import (
     AppendInputSerializer,
@@ -99,6 +100,8 @@ class ResponseStoreApi(APIView):
 
 
 class ResponseResolveApi(APIView):
+    authentication_classes = [ResolveAuthentication]
+
     @extend_schema(
         operation_id="sessions_resolve",
         parameters=[OpenApiParameter("previous_response_id", str, required=True)],
@@ -110,7 +113,9 @@ class ResponseResolveApi(APIView):
         if not response_id:
             raise ValidationFailed("'previous_response_id' is required.", param="previous_response_id", code="missing_required_parameter")
         canonical.validate_response_id(response_id, "previous_response_id")
-        resolved = selectors.response_resolve(tenant=request.user.tenant, response_id=response_id)
+        resolved = selectors.response_resolve(
+            tenant=request.user.tenant, response_id=response_id, prefetched=request.user.prefetched
+        )
         body = resolved.body_json()
         metrics.resolve_latency.observe((time.perf_counter() - started) * 1000)
         return HttpResponse(body, content_type="application/json")

@@ -1,0 +1,47 @@
+-- semantic_delete: remove entries from one semantic-cache scope.
+--
+-- KEYS[1…7]  meta, bucket, vector, body, lru, expiry and hits keys (see semantic_store.lua)
+-- ARGV[1]    tables
+-- ARGV[2…]   members (8 hex digits)
+--
+-- Returns the number of entries that existed and were removed.
+
+local tables = tonumber(ARGV[1])
+local width = 8
+
+-- Same as semantic_store.lua: drop a member from its buckets and every per-entry structure.
+local function remove(member)
+  local record = redis.call('HGET', KEYS[3], member)
+  if record then
+    for i = 0, tables - 1 do
+      local field = string.char(i) .. string.sub(record, 18 + 2 * i, 18 + 2 * i) .. string.sub(record, 17 + 2 * i, 17 + 2 * i)
+      local list = redis.call('HGET', KEYS[2], field)
+      if list then
+        local pos = 1
+        while true do
+          local at = string.find(list, member, pos, true)
+          if not at then break end
+          if (at - 1) % width == 0 then
+            list = string.sub(list, 1, at - 1) .. string.sub(list, at + width)
+            break
+          end
+          pos = at + 1
+        end
+        if #list == 0 then redis.call('HDEL', KEYS[2], field) else redis.call('HSET', KEYS[2], field, list) end
+      end
+    end
+  end
+  redis.call('HDEL', KEYS[3], member)
+  redis.call('HDEL', KEYS[4], member)
+  redis.call('HDEL', KEYS[7], member)
+  redis.call('ZREM', KEYS[5], member)
+  redis.call('ZREM', KEYS[6], member)
+  if record then return 1 end
+  return 0
+end
+
+local removed = 0
+for i = 2, #ARGV do
+  removed = removed + remove(ARGV[i])
+end
+return removed

@@ -1,0 +1,92 @@
+-- semantic_store: add one entry to a semantic-cache scope, sweep expired entries, evict over the cap.
+--
+-- KEYS[1]  meta hash     dim
+-- KEYS[2]  bucket hash   field = table byte .. 16-bit signature (big-endian) -> concatenated members
+-- KEYS[3]  vector hash   member -> record: expires f8 | text digest u8 | signatures u2[TABLES] | f2[dim]
+-- KEYS[4]  body hash     member -> JSON header line "\n" response JSON (the response stored once)
+-- KEYS[5]  lru zset      member -> last access (store or hit), the eviction order
+-- KEYS[6]  expiry zset   member -> expires_at (epoch seconds)
+-- KEYS[7]  hits hash     member -> hit count
+-- ARGV[1]  dim   ARGV[2] now   ARGV[3] key TTL in ms (entry TTL)   ARGV[4] cap   ARGV[5] tables
+-- ARGV[6]  record          ARGV[7] body          ARGV[8] expires_at
+-- ARGV[9]  member: 8 random hex digits chosen by the caller
+--
+-- Returns {-1, scope dim} on a dimension mismatch, {-2} when the member is taken (nothing written in
+-- either case), else {member, evicted, expired}.
+
+local dim, now, ttl_ms, cap, tables = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local width = 8
+
+local current = redis.call('HGET', KEYS[1], 'dim')
+if current and tonumber(current) ~= dim then
+  return {-1, tonumber(current)}
+end
+
+-- Same as semantic_delete.lua: drop a member from its buckets and every per-entry structure.
+local function remove(member)
+  local record = redis.call('HGET', KEYS[3], member)
+  if record then
+    for i = 0, tables - 1 do
+      local field = string.char(i) .. string.sub(record, 18 + 2 * i, 18 + 2 * i) .. string.sub(record, 17 + 2 * i, 17 + 2 * i)
+      local list = redis.call('HGET', KEYS[2], field)
+      if list then
+        local pos = 1
+        while true do
+          local at = string.find(list, member, pos, true)
+          if not at then break end
+          if (at - 1) % width == 0 then
+            list = string.sub(list, 1, at - 1) .. string.sub(list, at + width)
+            break
+          end
+          pos = at + 1
+        end
+        if #list == 0 then redis.call('HDEL', KEYS[2], field) else redis.call('HSET', KEYS[2], field, list) end
+      end
+    end
+  end
+  redis.call('HDEL', KEYS[3], member)
+  redis.call('HDEL', KEYS[4], member)
+  redis.call('HDEL', KEYS[7], member)
+  redis.call('ZREM', KEYS[5], member)
+  redis.call('ZREM', KEYS[6], member)
+  if record then return 1 end
+  return 0
+end
+
+local member = ARGV[9]
+if redis.call('HEXISTS', KEYS[3], member) == 1 then
+  return {-2}
+end
+if not current then
+  redis.call('HSET', KEYS[1], 'dim', dim)
+end
+local record = ARGV[6]
+redis.call('HSET', KEYS[3], member, record)
+redis.call('HSET', KEYS[4], member, ARGV[7])
+redis.call('ZADD', KEYS[5], now, member)
+redis.call('ZADD', KEYS[6], ARGV[8], member)
+for i = 0, tables - 1 do
+  local field = string.char(i) .. string.sub(record, 18 + 2 * i, 18 + 2 * i) .. string.sub(record, 17 + 2 * i, 17 + 2 * i)
+  local list = redis.call('HGET', KEYS[2], field)
+  redis.call('HSET', KEYS[2], field, (list or '') .. member)
+end
+
+local expired = 0
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, 32)) do
+  expired = expired + remove(old)
+end
+
+local evicted = 0
+local rounds = 0
+while redis.call('ZCARD', KEYS[5]) > cap and rounds < 256 do
+  local oldest = redis.call('ZPOPMIN', KEYS[5])
+  evicted = evicted + remove(oldest[1])
+  rounds = rounds + 1
+end
+
+-- The scope lives as long as its longest-lived entry.
+for i = 1, 7 do
+  redis.call('PEXPIRE', KEYS[i], ttl_ms, 'NX')
+  redis.call('PEXPIRE', KEYS[i], ttl_ms, 'GT')
+end
+return {member, evicted, expired}
