@@ -18,6 +18,7 @@ from convostore.errors import Conflict, NotFound, ValidationFailed
 
 from .. import canonical
 from ..models import Conversation, IdempotencyRecord, InvalidationOutbox, Item, Response, Tenant, Tombstone
+from .upsert import IdempotencyRace, conversation_bump, idempotency_remember
 
 logger = logging.getLogger(__name__)
 
@@ -248,57 +249,89 @@ def conversation_append(
     prepared = prepare_items(items, encoding=tenant.encoding)
     if not prepared:
         raise ValidationFailed("Send at least one item.", param="items", code="empty_items")
-    outcome = _append_tx(
-        tenant=tenant,
-        conversation_id=conversation_id,
-        prepared=prepared,
-        expected_version=expected_version,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        metadata=metadata,
-        ttl_seconds=ttl_seconds,
-    )
+    try:
+        outcome = _append_tx(
+            tenant=tenant,
+            conversation_id=conversation_id,
+            prepared=prepared,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            metadata=metadata,
+            ttl_seconds=ttl_seconds,
+        )
+    except IdempotencyRace:
+        # A concurrent request with the same key won; everything here was rolled back.
+        outcome = _replay(tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash)
+    except IntegrityError as exc:
+        if _constraint(exc) == "item_id_unique":
+            raise Conflict("An item id is already used in this conversation.", param="items", code="item_id_taken") from None
+        raise
     apply_hot(outcome.hot)
     return outcome
 
 
+def _constraint(exc: IntegrityError) -> str:
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+
+
 @transaction.atomic
 def _append_tx(*, tenant, conversation_id, prepared, expected_version, idempotency_key, request_hash, metadata, ttl_seconds):
-    conversation, created = _lock_or_create(tenant=tenant, conversation_id=conversation_id, metadata=metadata, ttl_seconds=ttl_seconds)
+    """One transaction: (replay check), create-or-bump the row (locks it), insert the items, (remember the answer)."""
     replay = _replay(tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash)
     if replay is not None:
         return replay
-    if expected_version is not None and expected_version != conversation.version:
-        from convostore import metrics
-
-        metrics.append_conflicts.inc()
-        raise Conflict(
-            f"Expected version {expected_version} but the conversation is at version {conversation.version}.",
-            param="expected_version",
-            code="version_conflict",
-            extra={"current_version": conversation.version},
-        )
-    _check_limits(tenant, conversation, prepared)
-    previous_version = conversation.version
-    entries = _insert_items(conversation, prepared)
+    sizes = [len(p.raw.encode("utf-8")) for p in prepared]
+    row = conversation_bump(
+        tenant=tenant,
+        conversation_id=conversation_id,
+        n=len(prepared),
+        added_bytes=sum(sizes),
+        added_tokens=sum(p.tokens for p in prepared),
+        expected_version=expected_version,
+        metadata=metadata,
+        ttl_seconds=ttl_seconds,
+    )
+    if any(p.client_id for p in prepared):
+        _check_item_ids(row.path(), prepared)
+    first = row.previous_last_seq + 1
+    Item.objects.bulk_create(
+        [
+            Item(conversation_id=row.pk, seq=first + offset, item_id=p.item["id"], type=p.item["type"],
+                 role=p.item.get("role") or "", raw=p.raw, byte_size=size, token_count=p.tokens)
+            for offset, (p, size) in enumerate(zip(prepared, sizes))
+        ]
+    )
+    entries = [Entry(first + offset, p.tokens, p.raw) for offset, p in enumerate(prepared)]
     body = {
-        "conversation_id": conversation.conversation_id,
-        "version": conversation.version,
+        "conversation_id": conversation_id,
+        "version": row.version,
         "items": [{"id": p.item["id"], "seq": e.seq} for p, e in zip(prepared, entries)],
     }
     outcome = Outcome(201, body)
-    _remember(tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash, outcome=outcome)
+    if idempotency_key:
+        idempotency_remember(
+            tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash, status=201,
+            body=canonical.dumps(body), ttl_seconds=settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"],
+        )
     outcome.hot = [
         HotUpdate(
             tenant_id=tenant.pk,
-            conversation_id=conversation.conversation_id,
-            previous_version=previous_version,
-            version=conversation.version,
-            last_seq=conversation.last_seq,
+            conversation_id=conversation_id,
+            previous_version=row.version - 1,
+            version=row.version,
+            last_seq=entries[-1].seq,
             tokens_added=sum(e.tokens for e in entries),
             window_size=tenant.window_size,
             entries=entries,
-            created_empty=created and not conversation.lineage,
+            created_empty=row.created,
         )
     ]
     return outcome
+
+
+def _check_item_ids(path, prepared) -> None:
+    ids = [p.item["id"] for p in prepared if p.client_id]
+    taken = Item.objects.filter(conversation__in=[pk for pk, _ in path], item_id__in=ids).values_list("item_id", flat=True).first()
+    if taken:
+        raise Conflict(f"Item id {taken!r} is already used in this conversation.", param="items", code="item_id_taken")
