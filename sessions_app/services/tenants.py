@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,9 +27,20 @@ class IssuedKey:
     raw_key: str
 
 
+def tenant_defaults() -> dict:
+    """New tenants start from the deployment's settings (CONVOSTORE_DEFAULT_WINDOW_SIZE, …)."""
+    config = settings.CONVOSTORE
+    return {
+        "window_size": config["DEFAULT_WINDOW_SIZE"],
+        "token_budget": config["DEFAULT_TOKEN_BUDGET"],
+        "evict_after_seconds": config["EVICT_AFTER_SECONDS"],
+        "semantic_threshold": config["SEMANTIC_THRESHOLD"],
+    }
+
+
 def tenant_create(*, name: str, **settings_values) -> tuple[Tenant, bool]:
     """The tenant named ``name``, created when missing (idempotent)."""
-    return Tenant.objects.get_or_create(name=name, defaults=settings_values)
+    return Tenant.objects.get_or_create(name=name, defaults={**tenant_defaults(), **settings_values})
 
 
 @transaction.atomic
