@@ -144,8 +144,29 @@ class ItemPage:
 
 
 def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None, limit: int, order: str) -> ItemPage:
-    """One page of a conversation's items (its whole context), by seq, after the item ``after``."""
-    entries = conversation_entries(tenant=tenant, conversation=conversation)
+    """One page of a conversation's items (its whole context), by seq, after the item ``after``.
+
+    Served from the hot window when it holds everything, else by a bounded Postgres query
+    (archived history is decoded and paged in memory).
+    """
+    window = _current_window(tenant, conversation)
+    if window is None and not _has_archive(conversation):
+        return _page_from_rows(conversation, after, limit, order)
+    entries = window.entries if window is not None else conversation_entries(tenant=tenant, conversation=conversation)
+    return _page_from_entries(entries, after, limit, order)
+
+
+def _current_window(tenant: Tenant, conversation: Conversation):
+    try:
+        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
+    except RedisUnavailable:
+        return None
+    if window is not None and window.version == conversation.version and window.covers(conversation.last_seq):
+        return window
+    return None
+
+
+def _page_from_entries(entries: list[Entry], after, limit: int, order: str) -> ItemPage:
     if order == "desc":
         entries = list(reversed(entries))
     start = 0
@@ -156,8 +177,19 @@ def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None,
                 break
         else:
             raise NotFound(f"No item found with id {after!r} in this conversation.", param="after")
-    page = entries[start : start + limit]
-    return ItemPage(page, start + limit < len(entries))
+    return ItemPage(entries[start : start + limit], start + limit < len(entries))
+
+
+def _page_from_rows(conversation: Conversation, after, limit: int, order: str) -> ItemPage:
+    rows = Item.objects.for_path(conversation.path(), conversation.last_seq)
+    if after:
+        after_seq = rows.filter(item_id=after).values_list("seq", flat=True).first()
+        if after_seq is None:
+            raise NotFound(f"No item found with id {after!r} in this conversation.", param="after")
+        rows = rows.filter(seq__gt=after_seq) if order == "asc" else rows.filter(seq__lt=after_seq)
+    rows = rows.order_by("seq" if order == "asc" else "-seq").values_list("seq", "token_count", "raw")[: limit + 1]
+    entries = [Entry(seq, tokens, raw) for seq, tokens, raw in rows]
+    return ItemPage(entries[:limit], len(entries) > limit)
 
 
 def _entry_id(entry: Entry) -> str:
