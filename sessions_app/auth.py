@@ -18,6 +18,7 @@ from .services.tenants import hash_key
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60
+RATE_WINDOW_SECONDS = 60
 LAST_USED_EVERY = 60
 _TENANT_FIELDS = [f.attname for f in Tenant._meta.concrete_fields]
 
@@ -33,6 +34,7 @@ class ApiPrincipal:
         self.key_id = key_id
         self.pk = key_id
         self.prefetched: dict = {}
+        self.rate_count: int | None = None
 
     def __str__(self) -> str:
         return f"api-key:{self.key_id}"
@@ -73,7 +75,7 @@ def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
     key_hash = hash_key(raw_key)
     tenant_id = _TENANT_OF_KEY.get(key_hash)
     extra_keys = also(tenant_id) if (also is not None and tenant_id is not None) else []
-    cached, extra_values = _cached(key_hash, extra_keys)
+    cached, extra_values, rate_count = _cached(key_hash, extra_keys)
     if cached is not None and cached["tenant"]["id"] == tenant_id:
         prefetched = dict(zip(extra_keys, extra_values))
     else:
@@ -81,6 +83,7 @@ def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
     principal = _principal(key_hash, cached)
     if principal is not None:
         principal.prefetched = prefetched
+        principal.rate_count = rate_count
     return principal
 
 
@@ -104,20 +107,24 @@ def _principal(key_hash: str, cached) -> ApiPrincipal | None:
 
 
 def _cached(key_hash: str, extra_keys=()):
-    """The cached key entry and the values of ``extra_keys``, in one round trip."""
+    """The cached key entry, the values of ``extra_keys`` and this minute's request count, in one round trip."""
+    window = int(time.time() // RATE_WINDOW_SECONDS)
+    rate_key = keys.counter(f"rate.{key_hash[:16]}.{window}")
     try:
         with guarded("auth_get") as client:
             pipe = client.pipeline(transaction=False)
             for name in [keys.api_key(key_hash), *extra_keys]:
                 pipe.get(name)
+            pipe.incr(rate_key)
+            pipe.expire(rate_key, RATE_WINDOW_SECONDS * 2)
             values = pipe.execute()
     except RedisUnavailable:
-        return None, [None] * len(extra_keys)
+        return None, [None] * len(extra_keys), None
     value = values[0]
     cached = json.loads(value) if value else None
     if cached is not None:
         _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
-    return cached, values[1:]
+    return cached, values[1 : 1 + len(extra_keys)], values[-2]
 
 
 def _remember(key_hash: str, key: ApiKey) -> None:

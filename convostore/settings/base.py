@@ -158,6 +158,8 @@ CONVOSTORE = {
     "EMBEDDING_MODEL": env("CONVOSTORE_EMBEDDING_MODEL", default="text-embedding-3-small"),
     "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.92),
     "METRICS_TOKEN": env("CONVOSTORE_METRICS_TOKEN", default=""),
+    "METRICS_ALLOW": env.list("CONVOSTORE_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"]),
+    "RATE_LIMIT_PER_MINUTE": env.int("CONVOSTORE_RATE_LIMIT_PER_MINUTE", default=60000),
 }
 
 REST_FRAMEWORK = {
@@ -166,6 +168,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["convostore.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "convostore.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["sessions_app.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
