@@ -5,3 +5,6 @@ class ArchiveAppConfig(AppConfig):
     name = "archive_app"
     verbose_name = "Archive, summaries and memories"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import signals  # noqa: F401

@@ -9,3 +9,30 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "convostore.settings.base")
 app = Celery("convostore")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _observe_tasks(sender, **kwargs):
+    """Task durations and failures to Prometheus; task id and name bound on every log line of a task."""
+    import time
+
+    from celery import signals
+
+    from convostore import metrics, observability
+
+    started: dict[str, float] = {}
+
+    @signals.task_prerun.connect(weak=False)
+    def prerun(task_id=None, task=None, **_):
+        started[task_id] = time.perf_counter()
+        observability.bind(task_id=task_id, task=task.name if task else None)
+
+    @signals.task_postrun.connect(weak=False)
+    def postrun(task_id=None, task=None, **_):
+        began = started.pop(task_id, None)
+        if began is not None and task is not None:
+            metrics.task_duration.labels(task=task.name).observe(time.perf_counter() - began)
+
+    @signals.task_failure.connect(weak=False)
+    def failure(task_id=None, sender=None, **_):
+        metrics.task_failures.labels(task=getattr(sender, "name", "unknown")).inc()

@@ -237,6 +237,11 @@ def command_run() -> int:
     with Services(STATE, allow_fake_redis=True) as env:
         env.setdefault("DJANGO_SETTINGS_MODULE", "convostore.settings.base")
         env.setdefault("DJANGO_SECRET_KEY", secret_file(STATE / "secret_key", lambda: secrets.token_urlsafe(48)))
+        # gunicorn workers and Celery report /metrics together through one multiprocess directory.
+        metrics_dir = STATE / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         manage(env, "migrate", "--no-input", "-v", "0")
         manage(env, "collectstatic", "--no-input", "-v", "0")
         manage(env, "demo_setup", "--state-dir", str(STATE))
@@ -244,8 +249,8 @@ def command_run() -> int:
         workers = env.get("WEB_CONCURRENCY", "3")
         bin_dir = Path(sys.executable).parent
         children = [
-            subprocess.Popen([str(bin_dir / "gunicorn"), "convostore.wsgi", "-b", f"127.0.0.1:{port}", "-w", workers,
-                              "--worker-class", "sync", "--access-logfile", "-"], env=env, cwd=ROOT),
+            subprocess.Popen([str(bin_dir / "gunicorn"), "convostore.wsgi", "-c", "python:convostore.gunicorn_conf",
+                              "-b", f"127.0.0.1:{port}", "-w", workers, "--access-logfile", "-"], env=env, cwd=ROOT),
             subprocess.Popen([str(bin_dir / "celery"), "-A", "convostore", "worker", "-l", "info", "-c", "1"], env=env, cwd=ROOT),
             subprocess.Popen([str(bin_dir / "celery"), "-A", "convostore", "beat", "-l", "info", "-s", str(STATE / "celerybeat")],
                              env=env, cwd=ROOT),

@@ -10,3 +10,17 @@ append_conflicts = Counter("append_conflicts_total", "Appends refused with versi
 idempotent_replays = Counter("idempotent_replays_total", "Requests answered from an idempotency record.")
 window_events = Counter("hot_window_events_total", "Hot window hits, misses and rebuilds.", ["event"])
 redis_failures = Counter("redis_failures_total", "Redis calls that failed and fell back to Postgres.", ["layer"])
+session_size_bytes = Histogram(
+    "session_size_bytes", "Conversation size in bytes after an append.",
+    buckets=(1e3, 1e4, 1e5, 1e6, 1e7, 1e8),
+)
+estimated_input_tokens = Histogram(
+    "estimated_input_tokens", "Estimated input tokens handed out by resolve and context.",
+    buckets=(100, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000),
+)
+apc_fingerprint_changes = Counter("apc_fingerprint_changes_total", "Context prefix fingerprints that changed.")
+lifecycle_conversations = Counter("lifecycle_conversations_total", "Conversations handled by lifecycle runs.", ["kind"])
+archived_bytes = Counter("archived_bytes_total", "Bytes archived, raw and as stored.", ["form"])
+semantic_cache_lookups = Counter("semantic_cache_lookups_total", "Semantic cache lookups by outcome.", ["outcome"])
+task_duration = Histogram("task_duration_seconds", "Celery task durations.", ["task"])
+task_failures = Counter("task_failures_total", "Celery task failures.", ["task"])
