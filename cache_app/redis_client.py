@@ -11,6 +11,8 @@ from pathlib import Path
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 
+from convostore.observability import span
+
 logger = logging.getLogger("convostore.redis")
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
@@ -96,7 +98,8 @@ def guarded(what: str, alias: str = "hot"):
     if not available(alias):
         raise RedisUnavailable(f"redis {alias} skipped after a recent failure")
     try:
-        yield connection(alias)
+        with span("redis " + what, layer=alias):
+            yield connection(alias)
     except (RedisError, OSError) as exc:
         record_failure(alias, exc, what)
         raise RedisUnavailable(str(exc)) from exc

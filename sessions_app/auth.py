@@ -11,6 +11,7 @@ from rest_framework import authentication, exceptions
 
 from cache_app import keys
 from cache_app.redis_client import RedisUnavailable, guarded
+from convostore import observability
 
 from .models import ApiKey, Tenant
 from .services.tenants import hash_key
@@ -54,6 +55,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         principal = authenticate_key(raw, also=self.prefetch_keys(request))
         if principal is None:
             raise exceptions.AuthenticationFailed("Incorrect, revoked or expired API key.")
+        observability.bind(tenant_id=principal.tenant.pk)
         return principal, None
 
     def prefetch_keys(self, request):
