@@ -3,12 +3,13 @@
 from .append import Outcome, apply_hot, conversation_append, outbox_record, prepare_items
 from .deletion import conversation_delete, redis_forget
 from .responses import response_store
-from .tenants import api_key_create, api_key_revoke, tenant_create
+from .tenants import api_key_create, api_key_revoke, api_key_rotate, tenant_create
 
 __all__ = [
     "Outcome",
     "api_key_create",
     "api_key_revoke",
+    "api_key_rotate",
     "apply_hot",
     "conversation_append",
     "conversation_delete",

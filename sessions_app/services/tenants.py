@@ -67,3 +67,19 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
 
     forget_cached_key(key.key_hash)
     return key
+
+
+@transaction.atomic
+def api_key_rotate(*, prefix: str, grace_seconds: int = 86400) -> tuple[ApiKey, IssuedKey]:
+    """Issue a new key for the same tenant; the old one keeps working for ``grace_seconds``, then expires."""
+    from datetime import timedelta
+
+    old = ApiKey.objects.select_for_update().filter(prefix=prefix, revoked_at__isnull=True).first()
+    if old is None:
+        raise NotFound(f"No active API key with prefix {prefix!r}.", param="prefix")
+    issued = api_key_create(tenant=old.tenant, name=old.name)
+    expires = timezone.now() + timedelta(seconds=grace_seconds)
+    if old.expires_at is None or old.expires_at > expires:
+        old.expires_at = expires
+        old.save(update_fields=["expires_at"])
+    return old, issued

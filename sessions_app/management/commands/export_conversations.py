@@ -1,0 +1,35 @@
+"""export_conversations [--tenant T] [--since DATE] > file.jsonl"""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
+
+from sessions_app.models import Tenant
+from sessions_app.services.portability import conversations_export_lines, conversations_for_export
+
+
+class Command(BaseCommand):
+    help = "Write conversations as JSON lines (parents before forks) to stdout; progress goes to stderr."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant")
+        parser.add_argument("--since", help="Only conversations active since this date or datetime (ISO 8601).")
+
+    def handle(self, *args, tenant=None, since=None, **options):
+        found = None
+        if tenant:
+            found = Tenant.objects.filter(name=tenant).first()
+            if found is None:
+                raise CommandError(f"no tenant named {tenant!r}")
+        moment = None
+        if since:
+            moment = parse_datetime(since) or (parse_date(since) and parse_datetime(since + "T00:00:00+00:00"))
+            if moment is None:
+                raise CommandError(f"--since {since!r} is not an ISO date or datetime")
+        queryset = conversations_for_export(tenant=found, since=moment)
+        total = queryset.count()
+        lines = conversations_export_lines(queryset.iterator(chunk_size=200))
+        for line in tqdm(lines, total=total, unit="conv", file=sys.stderr, disable=options["verbosity"] == 0):
+            self.stdout.write(line)
