@@ -21,13 +21,21 @@ redis-server:
 	    echo "installing redis-server (Debian)"; apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "redis-server is required for the tests; install it (apt-get install redis-server)"; exit 1; fi; }
 
+# The admin browser test drives Debian's Chromium; it skips (and says so) where it cannot be installed.
+chromium:
+	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian)"; { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	      || echo "could not install chromium; the admin browser test will be skipped"; \
+	  else echo "the admin browser test needs chromium and chromium-driver; it will be skipped"; fi; }
+
 run: $(STAMP)
 	$(PY) -m convostore.devservers run
 
-test: $(STAMP) redis-server
+test: $(STAMP) redis-server chromium
 	$(PY) -m convostore.devservers test -- -q -m "not slow"
 
-test-all: $(STAMP) redis-server
+test-all: $(STAMP) redis-server chromium
 	$(PY) -m convostore.devservers test -- -q
 
 bench: $(STAMP) redis-server
