@@ -62,3 +62,31 @@ def redis_forget(*, tenant_id: int, conversation_id: str, response_ids=()) -> No
         hot_window.window_drop(tenant_id=tenant_id, conversation_id=conversation_id, response_ids=response_ids, forget_lru=True)
     except RedisUnavailable as exc:
         outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, response_ids=response_ids, reason=f"delete: {exc}"[:200])
+
+
+def tenant_purge(*, tenant: Tenant, keep_tenant: bool = False) -> int:
+    """Delete every conversation of a tenant through the GDPR path (and the tenant itself unless kept)."""
+    roots = list(Conversation.objects.filter(tenant=tenant, parent__isnull=True).values_list("conversation_id", flat=True))
+    removed = 0
+    for conversation_id in roots:
+        try:
+            removed += len(conversation_delete(tenant=tenant, conversation_id=conversation_id))
+        except NotFound:  # deleted concurrently
+            continue
+    purge_tenant_caches(tenant_id=tenant.pk)
+    if not keep_tenant:
+        from ..auth import forget_tenant_keys
+
+        forget_tenant_keys(tenant)
+        tenant.delete()
+    return removed
+
+
+def purge_tenant_caches(*, tenant_id: int) -> None:
+    """Tenant-wide Redis data outside conversations (semantic and embedding caches)."""
+    try:
+        from cache_app import semantic
+    except ImportError:
+        return
+    if hasattr(semantic, "purge_tenant"):
+        semantic.purge_tenant(tenant_id=tenant_id)

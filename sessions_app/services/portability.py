@@ -30,7 +30,7 @@ def conversations_for_export(*, tenant: Tenant | None = None, since: datetime | 
         queryset = queryset.filter(last_active_at__gte=since)
     # lineage length is the fork depth; Postgres sorts on it without loading rows.
     depth = Func("lineage", function="jsonb_array_length", output_field=IntegerField())
-    return queryset.annotate(depth=depth).order_by("tenant_id", "depth", "pk")
+    return queryset.annotate(fork_depth=depth).order_by("tenant_id", "fork_depth", "pk")
 
 
 def conversation_export(conversation: Conversation) -> dict:

@@ -1,8 +1,10 @@
 """export_conversations [--tenant T] [--since DATE] > file.jsonl"""
 
 import sys
+from datetime import timezone as dt_timezone
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
@@ -25,9 +27,14 @@ class Command(BaseCommand):
                 raise CommandError(f"no tenant named {tenant!r}")
         moment = None
         if since:
-            moment = parse_datetime(since) or (parse_date(since) and parse_datetime(since + "T00:00:00+00:00"))
+            try:
+                moment = parse_datetime(since) or (parse_date(since) and parse_datetime(since + "T00:00:00"))
+            except ValueError:
+                moment = None
             if moment is None:
                 raise CommandError(f"--since {since!r} is not an ISO date or datetime")
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment, dt_timezone.utc)
         queryset = conversations_for_export(tenant=found, since=moment)
         total = queryset.count()
         lines = conversations_export_lines(queryset.iterator(chunk_size=200))
