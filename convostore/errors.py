@@ -46,6 +46,13 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
+class Unprocessable(ApplicationError):
+    """422: a well-formed request ConvoStore cannot carry out (the SDK raises UnprocessableEntityError)."""
+
+    status_code = 422
+    code = "unprocessable_entity"
+
+
 class PayloadTooLarge(ApplicationError):
     status_code = 413
     code = "payload_too_large"

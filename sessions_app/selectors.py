@@ -194,3 +194,44 @@ def _page_from_rows(conversation: Conversation, after, limit: int, order: str) -
 
 def _entry_id(entry: Entry) -> str:
     return json.loads(entry.raw).get("id", "")
+
+
+def _entry_by_id(entries: list[Entry], item_id: str) -> Entry | None:
+    return next((entry for entry in entries if _entry_id(entry) == item_id), None)
+
+
+def conversation_item_get(*, tenant: Tenant, conversation: Conversation, item_id: str) -> Entry:
+    """One item of the conversation's context (its own or inherited, live or archived)."""
+    row = (
+        Item.objects.for_path(conversation.path(), conversation.last_seq)
+        .filter(item_id=item_id)
+        .values_list("seq", "token_count", "raw")
+        .first()
+    )
+    if row is not None:
+        return Entry(*row)
+    entry = _entry_by_id(context_entries(conversation, conversation.last_seq), item_id) if _maybe_archived(conversation) else None
+    if entry is None:
+        raise NotFound(f"No item found with id {item_id!r} in this conversation.", param="item_id")
+    return entry
+
+
+def _maybe_archived(conversation: Conversation) -> bool:
+    return bool(conversation.archived_upto_seq) or bool(conversation.lineage)
+
+
+def response_get(*, tenant: Tenant, response_id: str) -> Response:
+    response = Response.objects.filter(tenant=tenant, response_id=response_id).select_related("conversation").first()
+    if response is None:
+        raise NotFound(f"No response found with id {response_id!r}.", param="response_id")
+    return response
+
+
+def response_items(response: Response) -> tuple[list[Entry], list[Entry]]:
+    """(input entries, output entries) of a stored response, oldest first; deleted items are simply absent."""
+    first = response.input_first_seq or response.output_first_seq
+    if first is None:
+        return [], []
+    entries = [entry for entry in context_entries(response.conversation, response.last_seq) if entry.seq >= first]
+    split = response.output_first_seq or response.last_seq + 1
+    return [e for e in entries if e.seq < split], [e for e in entries if e.seq >= split]

@@ -1,7 +1,14 @@
 """Every write to conversations, tenants and keys; views and tasks call these, nothing else writes."""
 
 from .append import Outcome, apply_hot, conversation_append, outbox_record, prepare_items
-from .deletion import conversation_delete, redis_forget
+from .conversations import (
+    conversation_create,
+    conversation_items_create,
+    conversation_update_metadata,
+    item_delete,
+    response_delete,
+)
+from .deletion import conversation_delete, redis_forget, tenant_purge
 from .responses import response_store
 from .tenants import api_key_create, api_key_revoke, api_key_rotate, tenant_create
 
@@ -12,7 +19,13 @@ __all__ = [
     "api_key_rotate",
     "apply_hot",
     "conversation_append",
+    "conversation_create",
     "conversation_delete",
+    "conversation_items_create",
+    "conversation_update_metadata",
+    "item_delete",
+    "response_delete",
+    "tenant_purge",
     "outbox_record",
     "prepare_items",
     "redis_forget",

@@ -16,7 +16,7 @@ from ..models import Conversation, IdempotencyRecord, Response, Tenant, Tombston
 from .append import outbox_record
 
 
-def _descendants(conversation: Conversation) -> list[Conversation]:
+def conversation_descendants(conversation: Conversation) -> list[Conversation]:
     """The conversation and every fork below it (lineage holds each fork's ancestors)."""
     found = [conversation]
     frontier = [conversation.pk]
@@ -43,7 +43,7 @@ def _delete_tx(*, tenant: Tenant, conversation_id: str):
     conversation = Conversation.objects.select_for_update().filter(tenant=tenant, conversation_id=conversation_id).first()
     if conversation is None:
         raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
-    doomed = _descendants(conversation)
+    doomed = conversation_descendants(conversation)
     pks = [c.pk for c in doomed]
     ids = [c.conversation_id for c in doomed]
     responses: dict[int, list[str]] = {pk: [] for pk in pks}

@@ -1,0 +1,187 @@
+"""Writes behind the OpenAI Conversations API: create, metadata, item create/delete, response delete."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+from django.utils import timezone
+
+from cache_app import hot_window, keys
+from cache_app.hot_window import Entry
+from cache_app.redis_client import RedisUnavailable, guarded
+from convostore.errors import Conflict, NotFound, ValidationFailed
+
+from .. import canonical
+from ..models import Conversation, Item, Response, Tenant
+from ..selectors import context_entries, window_refresh
+from .append import HotUpdate, _check_limits, _insert_items, _lock_or_create, apply_hot, outbox_record, prepare_items
+from .deletion import conversation_descendants
+
+
+def _hot_update(tenant: Tenant, conversation: Conversation, previous_version: int, entries: list[Entry], *, created_empty=False):
+    return HotUpdate(
+        tenant_id=tenant.pk,
+        conversation_id=conversation.conversation_id,
+        previous_version=previous_version,
+        version=conversation.version,
+        last_seq=conversation.last_seq,
+        tokens_added=sum(entry.tokens for entry in entries),
+        window_size=tenant.window_size,
+        entries=entries,
+        created_empty=created_empty,
+    )
+
+
+def _lock_existing(tenant: Tenant, conversation_id: str) -> Conversation:
+    conversation = Conversation.objects.select_for_update().filter(tenant=tenant, conversation_id=conversation_id).first()
+    if conversation is None:
+        raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
+    return conversation
+
+
+# --- conversations -------------------------------------------------------------------------------
+
+
+def conversation_create(*, tenant: Tenant, items=None, metadata: dict | None = None) -> Conversation:
+    """A new ``conv_…`` conversation, optionally with items: version 1 with items, 0 without."""
+    prepared = prepare_items(items or [], encoding=tenant.encoding)
+    conversation, hot = _create_tx(tenant=tenant, prepared=prepared, metadata=metadata or {})
+    apply_hot(hot)
+    return conversation
+
+
+@transaction.atomic
+def _create_tx(*, tenant, prepared, metadata):
+    conversation, created = _lock_or_create(tenant=tenant, conversation_id=canonical.new_id("conv"), metadata=metadata)
+    if not created:  # 96 random bits collided: never expected, but never merge two conversations
+        raise Conflict("Generated conversation id collided; retry.", param="conversation_id", code="conversation_exists")
+    if not prepared:
+        return conversation, []
+    _check_limits(tenant, conversation, prepared)
+    entries = _insert_items(conversation, prepared)
+    return conversation, [_hot_update(tenant, conversation, 0, entries, created_empty=True)]
+
+
+def conversation_update_metadata(*, tenant: Tenant, conversation_id: str, metadata: dict) -> Conversation:
+    """Replace a conversation's metadata; a mutation (version + 1), the window's meta follows."""
+    conversation, hot = _metadata_tx(tenant=tenant, conversation_id=conversation_id, metadata=metadata)
+    apply_hot(hot)
+    return conversation
+
+
+@transaction.atomic
+def _metadata_tx(*, tenant, conversation_id, metadata):
+    conversation = _lock_existing(tenant, conversation_id)
+    previous_version = conversation.version
+    conversation.metadata = metadata
+    conversation.version += 1
+    conversation.last_active_at = timezone.now()
+    conversation.save(update_fields=["metadata", "version", "last_active_at"])
+    # An empty extension moves the window's version along without touching its items.
+    return conversation, [_hot_update(tenant, conversation, previous_version, [])]
+
+
+def conversation_items_create(*, tenant: Tenant, conversation_id: str, items) -> tuple[Conversation, list[Entry]]:
+    """Append items to an existing conversation (404 when missing, unlike the native append); one mutation."""
+    prepared = prepare_items(items, encoding=tenant.encoding)
+    if not prepared:
+        raise ValidationFailed("Send at least one item.", param="items", code="empty_items")
+    conversation, entries, hot = _items_create_tx(tenant=tenant, conversation_id=conversation_id, prepared=prepared)
+    apply_hot(hot)
+    return conversation, entries
+
+
+@transaction.atomic
+def _items_create_tx(*, tenant, conversation_id, prepared):
+    conversation = _lock_existing(tenant, conversation_id)
+    _check_limits(tenant, conversation, prepared)
+    previous_version = conversation.version
+    entries = _insert_items(conversation, prepared)
+    return conversation, entries, [_hot_update(tenant, conversation, previous_version, entries)]
+
+
+# --- item deletion -------------------------------------------------------------------------------
+
+
+def item_delete(*, tenant: Tenant, conversation_id: str, item_id: str) -> Conversation:
+    """Delete one of the conversation's own items (Item row or archived); other seqs are unchanged.
+
+    A mutation (version + 1, counters down). The hot window is rebuilt from the committed state and the
+    windows of forks below are dropped (they inherit the item). Items inherited from a parent: 400 ``item_inherited``.
+    """
+    conversation, entries, forks = _item_delete_tx(tenant=tenant, conversation_id=conversation_id, item_id=item_id)
+    try:
+        for fork_id in [conversation.conversation_id, *forks]:
+            hot_window.window_drop(tenant_id=tenant.pk, conversation_id=fork_id)
+    except RedisUnavailable as exc:
+        for fork_id in [conversation.conversation_id, *forks]:
+            outbox_record(tenant_id=tenant.pk, conversation_id=fork_id, reason=f"item_delete: {exc}"[:200])
+        return conversation
+    window_refresh(tenant, conversation, entries)
+    return conversation
+
+
+@transaction.atomic
+def _item_delete_tx(*, tenant, conversation_id, item_id):
+    conversation = _lock_existing(tenant, conversation_id)
+    row = Item.objects.filter(conversation=conversation, item_id=item_id).first()
+    if row is not None:
+        row.delete()
+        conversation.item_count = max(conversation.item_count - 1, 0)
+        conversation.byte_count = max(conversation.byte_count - row.byte_size, 0)
+        conversation.token_count = max(conversation.token_count - row.token_count, 0)
+    elif not _archived_item_delete(conversation, item_id):  # adjusts the counters itself
+        if conversation.parent_id and _find(context_entries(conversation, conversation.fork_seq), item_id):
+            raise ValidationFailed(
+                "This item is inherited from the conversation this one was forked from; delete it there.",
+                param="item_id",
+                code="item_inherited",
+            )
+        raise NotFound(f"No item found with id {item_id!r} in this conversation.", param="item_id")
+    conversation.version += 1
+    conversation.last_active_at = timezone.now()
+    conversation.save(update_fields=["version", "item_count", "byte_count", "token_count", "last_active_at"])
+    # Read under the lock, so the rebuilt window is exactly this version.
+    entries = context_entries(conversation, conversation.last_seq)
+    forks = [fork.conversation_id for fork in conversation_descendants(conversation)[1:]]
+    return conversation, entries, forks
+
+
+def _find(entries: list[Entry], item_id: str) -> Entry | None:
+    return next((entry for entry in entries if json.loads(entry.raw).get("id") == item_id), None)
+
+
+def _archived_item_delete(conversation: Conversation, item_id: str) -> bool:
+    """True when an archive segment held the item (now removed, counters adjusted on ``conversation``)."""
+    if not conversation.archived_upto_seq:
+        return False
+    from archive_app.services.lifecycle import archived_item_delete  # lazy: archive_app builds on sessions_app
+
+    return archived_item_delete(conversation=conversation, item_id=item_id)
+
+
+# --- responses -----------------------------------------------------------------------------------
+
+
+def response_delete(*, tenant: Tenant, response_id: str) -> None:
+    """Forget a stored response (row and Redis index entry); its items stay in the conversation."""
+    conversation_id = _response_delete_tx(tenant=tenant, response_id=response_id)
+    try:
+        with guarded("response_forget") as client:
+            client.delete(keys.response_index(tenant.pk, response_id))
+    except RedisUnavailable as exc:
+        outbox_record(tenant_id=tenant.pk, conversation_id=conversation_id, response_ids=[response_id], reason=f"response_delete: {exc}"[:200])
+
+
+@transaction.atomic
+def _response_delete_tx(*, tenant, response_id):
+    response = Response.objects.select_for_update(of=("self",)).select_related("conversation").filter(tenant=tenant, response_id=response_id).first()
+    if response is None:
+        raise NotFound(f"No response found with id {response_id!r}.", param="response_id")
+    conversation_id = response.conversation.conversation_id
+    response.delete()  # Item.response is SET_NULL: the items stay
+    return conversation_id
+
+
+# --- reads the OpenAI facade needs (candidates for sessions_app/selectors.py) ----------------------
