@@ -125,7 +125,10 @@ def exception_handler(exc, context):
     if isinstance(exc, drf_exceptions.ParseError):
         return Response(error_body(str(exc.detail), code="invalid_json"), status=400)
     if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
-        response = Response(error_body(str(exc.detail), code="invalid_api_key"), status=401)
+        message = str(exc.detail)
+        if isinstance(exc, drf_exceptions.NotAuthenticated):
+            message = "Missing API key: send 'Authorization: Bearer <key>'."
+        response = Response(error_body(message, code="invalid_api_key"), status=401)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
     if isinstance(exc, drf_exceptions.APIException):

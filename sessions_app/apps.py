@@ -7,4 +7,6 @@ class SessionsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from convostore import schema  # noqa: F401  (registers the OpenAPI auth extension)
+
         from . import signals  # noqa: F401

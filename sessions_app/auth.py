@@ -47,7 +47,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
-            raise exceptions.NotAuthenticated("Missing API key: send 'Authorization: Bearer <key>'.")
+            return None  # anonymous: IsAuthenticated answers 401 where a key is required
         scheme, _, raw = header.partition(" ")
         raw = raw.strip()
         if scheme.lower() != "bearer" or not raw:

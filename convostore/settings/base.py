@@ -183,6 +183,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "convostore.schema.add_error_responses",
+    ],
 }
 
 # Structured logs: one JSON object per line with request_id, tenant_id and conversation_id bound
