@@ -11,7 +11,13 @@ def body_object(request) -> dict:
     data = request.data
     if not isinstance(data, dict):
         raise ValidationFailed("The request body must be a JSON object.", code="invalid_type")
-    canonical.check_text(data, None)
+    for key, value in data.items():
+        canonical.check_text(key, None)
+        if isinstance(value, list) and key in ("items", "input", "output"):
+            for index, element in enumerate(value):
+                canonical.check_text(element, f"{key}[{index}]")
+        else:
+            canonical.check_text(value, key)
     return data
 
 

@@ -31,8 +31,9 @@ from .serializers import (
 IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
 
 
-def outcome_response(outcome: services.Outcome) -> Response:
-    response = Response(outcome.body, status=outcome.status)
+def outcome_response(outcome: services.Outcome) -> HttpResponse:
+    """Canonical JSON, so a replay's bytes equal the original answer's (the record keeps canonical JSON)."""
+    response = HttpResponse(canonical.dumps(outcome.body), status=outcome.status, content_type="application/json")
     if outcome.replayed:
         metrics.idempotent_replays.inc()
         response["Idempotent-Replayed"] = "true"

@@ -112,22 +112,6 @@ def _replay(*, tenant, scope, key, request_hash):
     return Outcome(record.status_code, json.loads(record.response_body), replayed=True)
 
 
-def _remember(*, tenant, scope, key, request_hash, outcome: Outcome) -> None:
-    if not key:
-        return
-    ttl = settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"]
-    IdempotencyRecord.objects.filter(tenant=tenant, scope=scope, key=key, expires_at__lte=timezone.now()).delete()
-    IdempotencyRecord.objects.create(
-        tenant=tenant,
-        scope=scope,
-        key=key,
-        request_hash=request_hash,
-        status_code=outcome.status,
-        response_body=canonical.dumps(outcome.body),
-        expires_at=timezone.now() + timedelta(seconds=ttl),
-    )
-
-
 def _check_limits(tenant: Tenant, conversation: Conversation, prepared: list[PreparedItem]) -> None:
     if conversation.item_count + len(prepared) > tenant.max_items:
         raise ValidationFailed(f"A conversation may hold at most {tenant.max_items} items.", param="items", code="conversation_full")

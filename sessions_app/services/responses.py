@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from cache_app.hot_window import Entry
@@ -10,7 +11,8 @@ from convostore.errors import Conflict, NotFound, ValidationFailed
 from .. import canonical
 from ..models import Conversation, Response, Tenant
 from ..selectors import context_entries
-from .append import HotUpdate, Outcome, _check_limits, _insert_items, _lock_or_create, _remember, _replay, apply_hot, prepare_items
+from .append import HotUpdate, Outcome, _check_limits, _insert_items, _lock_or_create, _replay, apply_hot, prepare_items
+from .upsert import IdempotencyRace, idempotency_remember
 
 RESPONSES_SCOPE = "responses"
 
@@ -49,18 +51,29 @@ def response_store(
     ids = [p.item["id"] for p in prepared_input + prepared_output]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("Item ids must be unique.", param="output", code="duplicate_item_id")
-    outcome = _store_tx(
-        tenant=tenant,
-        prepared_input=prepared_input,
-        prepared_output=prepared_output,
-        response_id=response_id or canonical.new_id("resp"),
-        previous_response_id=previous_response_id,
-        conversation_id=conversation_id,
-        model=model or "",
-        usage=usage,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-    )
+    try:
+        outcome = _store_tx(
+            tenant=tenant,
+            prepared_input=prepared_input,
+            prepared_output=prepared_output,
+            response_id=response_id or canonical.new_id("resp"),
+            previous_response_id=previous_response_id,
+            conversation_id=conversation_id,
+            model=model or "",
+            usage=usage,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+    except IdempotencyRace:
+        # A concurrent retry with the same key committed first; ours was rolled back whole.
+        outcome = _replay(tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash)
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
+        if constraint == "item_id_unique":
+            raise Conflict("An item id is already used in this conversation.", param="input", code="item_id_taken") from None
+        if constraint == "conversation_id_unique_per_tenant":
+            raise Conflict("That conversation id was just taken.", param="conversation_id", code="conversation_exists") from None
+        raise
     apply_hot(outcome.hot)
     return outcome
 
@@ -97,7 +110,11 @@ def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_
     entries = _insert_items(conversation, prepared, response=response)
     body = {"response_id": response_id, "conversation_id": conversation.conversation_id, "version": conversation.version, "forked": forked}
     outcome = Outcome(201, body)
-    _remember(tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash, outcome=outcome)
+    if idempotency_key:
+        idempotency_remember(
+            tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash, status=201,
+            body=canonical.dumps(body), ttl_seconds=settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"],
+        )
     update = HotUpdate(
         tenant_id=tenant.pk,
         conversation_id=conversation.conversation_id,

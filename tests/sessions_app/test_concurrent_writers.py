@@ -145,11 +145,6 @@ def test_concurrent_retries_with_one_idempotency_key_append_once(api):
     assert_gapless("once", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: response_store checks the idempotency record before taking any lock, so concurrent retries with one "
-    "Idempotency-Key both run and the second dies on the idempotency_key_unique constraint (503) instead of replaying",
-)
 def test_concurrent_store_response_retries_with_one_idempotency_key_store_once(api):
     api.post("/v1/sessions/rs-once/append", {"role": "user", "content": "x"}, format="json")
     writers = 4
