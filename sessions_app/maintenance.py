@@ -6,7 +6,7 @@ import logging
 
 from django.utils import timezone
 
-from cache_app import hot_window
+from cache_app import hot_window, semantic
 from cache_app.redis_client import RedisUnavailable
 
 from .models import IdempotencyRecord, InvalidationOutbox, Tombstone
@@ -20,8 +20,11 @@ def outbox_apply(*, limit: int = 1000) -> int:
     for record in InvalidationOutbox.objects.order_by("pk")[:limit]:
         try:
             hot_window.window_drop(
-                tenant_id=record.tenant_id_value, conversation_id=record.conversation_id, response_ids=record.response_ids
+                tenant_id=record.tenant_id_value, conversation_id=record.conversation_id, response_ids=record.response_ids,
+                forget_lru=record.reason.startswith("delete"),
             )
+            if record.reason.startswith("delete"):
+                semantic.purge_conversations(tenant_id=record.tenant_id_value, conversation_ids=[record.conversation_id])
         except RedisUnavailable:
             InvalidationOutbox.objects.filter(pk=record.pk).update(attempts=record.attempts + 1)
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,6 +15,8 @@ from convostore.errors import NotFound
 
 from ..models import Conversation, IdempotencyRecord, Response, Tenant, Tombstone
 from .append import outbox_record
+
+logger = logging.getLogger(__name__)
 
 
 def conversation_descendants(conversation: Conversation) -> list[Conversation]:
@@ -35,6 +38,7 @@ def conversation_delete(*, tenant: Tenant, conversation_id: str) -> list[str]:
     removed = _delete_tx(tenant=tenant, conversation_id=conversation_id)
     for deleted_id, response_ids in removed:
         redis_forget(tenant_id=tenant.pk, conversation_id=deleted_id, response_ids=response_ids)
+    semantic_forget(tenant_id=tenant.pk, conversation_ids=[deleted_id for deleted_id, _ in removed])
     return [deleted_id for deleted_id, _ in removed]
 
 
@@ -64,6 +68,17 @@ def redis_forget(*, tenant_id: int, conversation_id: str, response_ids=()) -> No
         outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, response_ids=response_ids, reason=f"delete: {exc}"[:200])
 
 
+def semantic_forget(*, tenant_id: int, conversation_ids: list[str]) -> None:
+    """Semantic-cache entries stored with these conversations go too; if Redis is down the outbox retries."""
+    from cache_app import semantic
+
+    try:
+        semantic.purge_conversations(tenant_id=tenant_id, conversation_ids=conversation_ids)
+    except RedisUnavailable as exc:
+        for conversation_id in conversation_ids:
+            outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, reason=f"delete: {exc}"[:200])
+
+
 def tenant_purge(*, tenant: Tenant, keep_tenant: bool = False) -> int:
     """Delete every conversation of a tenant through the GDPR path (and the tenant itself unless kept)."""
     roots = list(Conversation.objects.filter(tenant=tenant, parent__isnull=True).values_list("conversation_id", flat=True))
@@ -84,9 +99,9 @@ def tenant_purge(*, tenant: Tenant, keep_tenant: bool = False) -> int:
 
 def purge_tenant_caches(*, tenant_id: int) -> None:
     """Tenant-wide Redis data outside conversations (semantic and embedding caches)."""
+    from cache_app import semantic
+
     try:
-        from cache_app import semantic
-    except ImportError:
-        return
-    if hasattr(semantic, "purge_tenant"):
         semantic.purge_tenant(tenant_id=tenant_id)
+    except RedisUnavailable:
+        logger.warning("semantic/embedding caches of tenant %s not purged (Redis down); entries expire by TTL", tenant_id)

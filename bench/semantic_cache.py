@@ -1,0 +1,172 @@
+"""Semantic cache benchmark: lookup p50/p99 at 1k/10k/100k entries in one scope, recall vs exhaustive cosine,
+bytes per entry, and lix-open-cache's SemanticCacheRedis (50-entry cap) in the same run.
+
+    .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/semantic_cache.py [--sizes 1000,10000,100000]
+
+Writes bench/results/semantic_cache.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "convostore.settings.base")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+
+from cache_app import keys, semantic  # noqa: E402
+from cache_app.redis_client import connection, script  # noqa: E402
+from cache_app.semantic_index import TABLES, normalise, pack_record  # noqa: E402
+
+DIM = 256
+THRESHOLD = 0.92
+TENANT = 1
+NAMESPACE = "bench:gpt-4o:sys"
+RESPONSE = {"id": "resp_x", "output_text": "A cached answer of about one sentence, as a gateway would keep it."}
+
+
+def unit_rows(rng, n):
+    rows = rng.standard_normal((n, DIM)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def near(rng, vector, cos):
+    noise = rng.standard_normal(DIM).astype(np.float32)
+    noise -= noise.dot(vector) * vector
+    noise /= np.linalg.norm(noise)
+    return cos * vector + np.sqrt(1 - cos**2) * noise
+
+
+def load(vectors, start):
+    """Bulk-load through the same Lua script cache_store uses, 500 entries per pipeline."""
+    scope_id = keys.semantic_scope_id(TENANT, NAMESPACE, None)
+    skeys = semantic.scope_keys(TENANT, scope_id)
+    body = "{\"c\":0,\"t\":null,\"v\":null}\n" + json.dumps(RESPONSE, separators=(",", ":"))
+    client = connection("semantic")
+    now = time.time()
+    for offset in range(0, len(vectors), 500):
+        pipe = client.pipeline(transaction=False)
+        for i, vector in enumerate(vectors[offset : offset + 500], start=start + offset):
+            record = pack_record(vector, expires_at=now + 86400, text=None)
+            args = [DIM, now, 86400 * 1000, 10**7, TABLES, record, body.replace("resp_x", f"resp_{i}"), now + 86400, secrets.token_hex(4)]
+            script("semantic_store", "semantic")(keys=skeys, args=args, client=pipe)
+        pipe.execute()
+
+
+def percentile(samples, q):
+    return float(np.percentile(np.asarray(samples) * 1000, q))
+
+
+def measure(stored, rng, queries):
+    """Latency of cache_lookup (both round trips + numpy) and recall against exhaustive cosine."""
+    latencies, agree, relevant = [], 0, 0
+    picks = rng.integers(0, len(stored), queries)
+    for pick in picks:
+        query = normalise(near(rng, stored[pick], rng.uniform(THRESHOLD + 0.003, 0.96)))
+        started = time.perf_counter()
+        answer = semantic.cache_lookup(tenant_id=TENANT, namespace=NAMESPACE, embedding=query, threshold=THRESHOLD)
+        latencies.append(time.perf_counter() - started)
+        sims = stored @ query
+        best = int(np.argmax(sims))
+        if sims[best] >= THRESHOLD:
+            relevant += 1
+            agree += answer.get("hit") and answer["response"]["id"] == f"resp_{best}"
+    misses = []
+    for _ in range(queries // 2):
+        query = unit_rows(rng, 1)[0]
+        started = time.perf_counter()
+        semantic.cache_lookup(tenant_id=TENANT, namespace=NAMESPACE, embedding=query, threshold=THRESHOLD)
+        misses.append(time.perf_counter() - started)
+    return {
+        "hit_p50_ms": percentile(latencies, 50),
+        "hit_p99_ms": percentile(latencies, 99),
+        "miss_p50_ms": percentile(misses, 50),
+        "miss_p99_ms": percentile(misses, 99),
+        "recall": agree / max(relevant, 1),
+        "queries": queries,
+    }
+
+
+def lix_peer(rng, queries):
+    from loguru import logger
+
+    logger.remove()  # lix-open-cache logs every hit at DEBUG
+    from lix_open_cache.semantic_cache import SemanticCacheRedis
+
+    kwargs = connection("semantic").connection_pool.connection_kwargs
+    cache = SemanticCacheRedis(f"bench{uuid.uuid4().hex[:6]}", redis_host=kwargs["host"], redis_port=kwargs["port"], redis_db=kwargs.get("db", 0), similarity_threshold=THRESHOLD)
+    vectors = unit_rows(rng, 50)
+    for i, vector in enumerate(vectors):
+        cache.set("https://example.com/q", vector, {**RESPONSE, "id": f"resp_{i}"})
+    latencies = []
+    for _ in range(queries):
+        query = near(rng, vectors[rng.integers(0, 50)], 0.95)
+        started = time.perf_counter()
+        cache.get("https://example.com/q", query)
+        latencies.append(time.perf_counter() - started)
+    key = cache._get_redis_key("https://example.com/q")
+    size = connection("semantic").memory_usage(key, samples=0)
+    return {"entries": 50, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "bytes_per_key": size, "bytes_per_entry": size / 50}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--queries", type=int, default=2000)
+    args = parser.parse_args()
+    settings.CONVOSTORE = {**settings.CONVOSTORE, "KEY_PREFIX": f"bench{uuid.uuid4().hex[:6]}", "SEMANTIC_MAX_ENTRIES_PER_SCOPE": 10**7}
+    rng = np.random.default_rng(7)
+    client = connection("semantic")
+    client.ping()
+    memory_before = client.info("memory")["used_memory"]
+    stored = np.zeros((0, DIM), dtype=np.float32)
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        fresh = unit_rows(rng, size - len(stored))
+        load(fresh, len(stored))
+        stored = np.vstack([stored, fresh])
+        memory = client.info("memory")["used_memory"] - memory_before
+        row = {"entries": size, **measure(stored, rng, args.queries), "bytes_per_entry": memory / size}
+        rows.append(row)
+        print(f"measured {size}: {row}", file=sys.stderr)
+    peer = lix_peer(rng, args.queries)
+    result = {
+        "dim": DIM,
+        "threshold": THRESHOLD,
+        "vector_dtype": "float16",
+        "response_bytes": len(json.dumps(RESPONSE)),
+        "tables": TABLES,
+        "convostore": rows,
+        "lix_open_cache_SemanticCacheRedis": peer,
+        "redis": client.info("server")["redis_version"],
+    }
+    out = ROOT / "bench" / "results" / "semantic_cache.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| store | entries in scope | hit p50 ms | hit p99 ms | miss p50 ms | miss p99 ms | recall vs exhaustive | bytes/entry |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| ConvoStore | {row['entries']:,} | {row['hit_p50_ms']:.2f} | {row['hit_p99_ms']:.2f} | {row['miss_p50_ms']:.2f} | "
+            f"{row['miss_p99_ms']:.2f} | {row['recall']:.4f} | {row['bytes_per_entry']:.0f} |"
+        )
+    print(f"| lix-open-cache SemanticCacheRedis | 50 (cap) | {peer['p50_ms']:.2f} | {peer['p99_ms']:.2f} | – | – | exhaustive | {peer['bytes_per_entry']:.0f} ({peer['bytes_per_key']:,} per key) |")
+    client.flushdb(asynchronous=True)
+
+
+if __name__ == "__main__":
+    main()

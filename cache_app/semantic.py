@@ -1,0 +1,266 @@
+"""The semantic response cache: per-scope entries bucketed by random-hyperplane signatures, scored with numpy.
+
+A scope is (tenant, namespace, optional context digest). Lookups read TABLES×PROBES candidate buckets
+of one scope in one Lua call and score the candidates with numpy (work is O(candidates), not O(scope));
+a hit costs one more round trip that fetches the response (stored once) and bumps LRU and counters.
+See docs/semantic-cache.md for what a hit does and does not promise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+
+import numpy as np
+from django.conf import settings
+from redis.exceptions import NoScriptError
+
+from convostore.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from sessions_app import canonical
+
+from . import keys
+from .redis_client import RedisUnavailable, guarded, script
+from .semantic_index import MEMBER_WIDTH, TABLES, best_candidates, normalise, pack_record, probe_fields, unpack_records
+
+ALIAS = "semantic"
+MAX_DIM = 8192
+MAX_TTL_S = 30 * 24 * 3600
+EVENTS = ("hits", "misses", "stores", "evictions")
+PARTS = ("meta", "bk", "vec", "body", "lru", "exp", "hits")
+ENTRY_ID_RE = re.compile(r"^sce_([0-9a-f]{16})([0-9a-f]{8})$")
+
+
+def default_ttl() -> int:
+    return int(settings.CONVOSTORE.get("SEMANTIC_TTL_SECONDS", 24 * 3600))
+
+
+def scope_cap() -> int:
+    return int(settings.CONVOSTORE.get("SEMANTIC_MAX_ENTRIES_PER_SCOPE", 10_000))
+
+
+def max_response_bytes() -> int:
+    return int(settings.CONVOSTORE.get("SEMANTIC_MAX_RESPONSE_BYTES", 1024 * 1024))
+
+
+def scope_keys(tenant_id: int, scope_id: str) -> list[str]:
+    return [keys.semantic_scope(tenant_id, scope_id, part) for part in PARTS]
+
+
+def entry_id(scope_id: str, member: str) -> str:
+    return f"sce_{scope_id}{member}"
+
+
+def parse_entry_id(value: str) -> tuple[str, str] | None:
+    match = ENTRY_ID_RE.match(value or "")
+    return (match.group(1), match.group(2)) if match else None
+
+
+def count(pipe, tenant_id: int, namespace: str | None, event: str, amount: int = 1) -> None:
+    """Queue counter increments: global total, tenant total, tenant × namespace."""
+    if amount:
+        pipe.hincrby(keys.semantic_counters(), event, amount)
+        pipe.hincrby(keys.semantic_counters(tenant_id), event, amount)
+        if namespace is not None:
+            pipe.hincrby(keys.semantic_counters(tenant_id), f"{event}|{namespace}", amount)
+
+
+def query_vector(*, tenant_id: int, text: str | None, embedding) -> np.ndarray:
+    """The gateway's embedding (validated) or the configured embedder's vector of ``text``, L2-normalised."""
+    if embedding is not None:
+        vector = np.asarray(embedding, dtype=np.float32)
+        if vector.ndim != 1 or not 1 <= vector.shape[0] <= MAX_DIM:
+            raise ValidationFailed(f"'embedding' must be a list of 1 to {MAX_DIM} numbers.", param="embedding", code="invalid_value")
+        if not np.isfinite(vector).all() or not np.linalg.norm(vector) > 0:
+            raise ValidationFailed("'embedding' must be finite and not all zeros.", param="embedding", code="invalid_value")
+        return normalise(vector)
+    if text is None:
+        raise ValidationFailed("Send 'text' or 'embedding'.", param="text", code="missing_required_parameter")
+    from archive_app.embedders import EmbedderError, embed_cached
+
+    try:
+        return normalise(embed_cached(tenant_id=tenant_id, texts=[text])[0])
+    except EmbedderError as exc:
+        raise ServiceUnavailable(f"The embedder failed: {exc}", code="embedder_unavailable") from exc
+
+
+def _dimension_mismatch(scope_dim: int, got: int) -> ValidationFailed:
+    return ValidationFailed(
+        f"This scope holds {scope_dim}-dimensional vectors; the request has {got} dimensions.",
+        param="embedding",
+        code="dimension_mismatch",
+    )
+
+
+def cache_lookup(
+    *,
+    tenant_id: int,
+    namespace: str,
+    threshold: float,
+    text: str | None = None,
+    embedding=None,
+    context: str | None = None,
+    require_exact_text: bool = False,
+    now: float | None = None,
+) -> dict:
+    """``{"hit": true, response, similarity, entry_id, age_s}`` or ``{"hit": false}`` (also when Redis is down)."""
+    if require_exact_text and text is None:
+        raise ValidationFailed("'require_exact_text' needs 'text'.", param="text", code="missing_required_parameter")
+    query = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
+    now = time.time() if now is None else now
+    scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
+    skeys = scope_keys(tenant_id, scope_id)
+    try:
+        with guarded("semantic_lookup", ALIAS) as client:
+            dim, members, blob = script("semantic_lookup", ALIAS)(
+                keys=skeys[:1] + [skeys[1], skeys[2]], args=[MEMBER_WIDTH, *probe_fields(query)], client=client
+            )
+        dim = int(dim)
+        if dim and dim != query.shape[0]:
+            raise _dimension_mismatch(dim, query.shape[0])
+        candidates, sims, expired = [], [], []
+        if dim:
+            records = unpack_records(blob, dim)
+            order, scores = best_candidates(records, query, now=now, threshold=threshold, text=text if require_exact_text else None)
+            member_at = lambda i: members[i * MEMBER_WIDTH : (i + 1) * MEMBER_WIDTH].decode()  # noqa: E731
+            candidates, sims = [member_at(i) for i in order[:3]], [float(s) for s in scores[:3]]
+            expired = [member_at(i) for i in np.flatnonzero(records["expires"] <= now)[:16]]
+        return _resolve_hit(tenant_id, namespace, scope_id, skeys, candidates, sims, expired, text if require_exact_text else None, now)
+    except RedisUnavailable:
+        return {"hit": False}
+
+
+def _evalsha(pipe, name: str, keys_: list, args: list) -> None:
+    """Queue a registered script by SHA: redis-py's pipelined Script adds a SCRIPT EXISTS round trip."""
+    pipe.evalsha(script(name, ALIAS).sha, len(keys_), *keys_, *args)
+
+
+def _execute(client, build):
+    """Run the pipeline ``build(pipe, counting)`` fills; after a SCRIPT FLUSH or restart, load the scripts and
+    retry once without the counters (the first attempt, not transactional, already applied them)."""
+    pipe = client.pipeline(transaction=False)
+    build(pipe, True)
+    try:
+        return pipe.execute()
+    except NoScriptError:
+        for name in ("semantic_hit", "semantic_delete"):
+            client.script_load(script(name, ALIAS).script)
+        pipe = client.pipeline(transaction=False)
+        build(pipe, False)
+        return pipe.execute()
+
+
+def _resolve_hit(tenant_id, namespace, scope_id, skeys, candidates, sims, expired, exact_text, now) -> dict:
+    """Second round trip: fetch the best candidate's body (LRU + hits bumped), sweep expired, count."""
+    with guarded("semantic_hit", ALIAS) as client:
+        for position, member in enumerate(candidates or [None]):
+
+            def build(pipe, counting, member=member, sweep=list(expired)):
+                if member is not None:
+                    _evalsha(pipe, "semantic_hit", [skeys[3], skeys[4], skeys[6]], [member, now])
+                if sweep:
+                    _evalsha(pipe, "semantic_delete", skeys, [TABLES, *sweep])
+                if counting:
+                    count(pipe, tenant_id, namespace, "hits" if member is not None else "misses")
+
+            results = _execute(client, build)
+            expired = []
+            found = results[0] if member is not None else None
+            if found:
+                header, _, response = found[0].decode("utf-8").partition("\n")
+                meta = json.loads(header)
+                if exact_text is None or meta.get("t") == exact_text:
+                    return {
+                        "hit": True,
+                        "response": json.loads(response),
+                        "similarity": round(min(sims[position], 1.0), 6),
+                        "entry_id": entry_id(scope_id, member),
+                        "age_s": round(max(now - meta["c"], 0.0), 3),
+                    }
+            if member is not None:  # the entry vanished (or a digest collision): undo the optimistic hit
+                fix = client.pipeline(transaction=False)
+                count(fix, tenant_id, namespace, "hits", -1)
+                if position == len(candidates) - 1:
+                    count(fix, tenant_id, namespace, "misses")
+                fix.execute()
+    return {"hit": False}
+
+
+def cache_store(
+    *,
+    tenant_id: int,
+    namespace: str,
+    response,
+    text: str | None = None,
+    embedding=None,
+    ttl_s: int | None = None,
+    context: str | None = None,
+    conversation_id: str | None = None,
+    now: float | None = None,
+) -> dict:
+    """Store one entry in its scope (evicting the least recently used over the cap); 201 body."""
+    body_json = canonical.dumps(response)
+    if len(body_json.encode("utf-8")) > max_response_bytes():
+        raise PayloadTooLarge(f"'response' is larger than {max_response_bytes()} bytes.", param="response")
+    vector = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
+    ttl_s = int(ttl_s or default_ttl())
+    now = time.time() if now is None else now
+    expires_at = now + ttl_s
+    record = pack_record(vector, expires_at=expires_at, text=text)
+    header = json.dumps({"c": round(now, 3), "t": text, "v": conversation_id}, separators=(",", ":"))
+    scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
+    skeys = scope_keys(tenant_id, scope_id)
+    args = [vector.shape[0], now, ttl_s * 1000, scope_cap(), TABLES, record, header + "\n" + body_json, expires_at]
+    conv_key = keys.semantic_conversation_entries(tenant_id, keys.semantic_conversation_id(tenant_id, conversation_id)) if conversation_id else None
+    try:
+        with guarded("semantic_store", ALIAS) as client:
+            for _attempt in range(4):
+                member = secrets.token_hex(MEMBER_WIDTH // 2)
+                pipe = client.pipeline(transaction=False)
+                script("semantic_store", ALIAS)(keys=skeys, args=args + [member], client=pipe)
+                _index(pipe, tenant_id, namespace, scope_id, ttl_s, conv_key, conversation_id, member)
+                result = pipe.execute()[0]
+                if result[0] not in (-1, -2):
+                    break
+                if conv_key:  # nothing was stored: take back the index entry
+                    client.srem(conv_key, scope_id + member)
+                if result[0] == -1:
+                    raise _dimension_mismatch(int(result[1]), vector.shape[0])
+            else:
+                raise ServiceUnavailable("Could not allocate an entry id; retry.", code="cache_unavailable")
+            evicted = int(result[1])
+            pipe = client.pipeline(transaction=False)
+            count(pipe, tenant_id, namespace, "stores")
+            count(pipe, tenant_id, namespace, "evictions", evicted)
+            pipe.execute()
+    except RedisUnavailable as exc:
+        raise ServiceUnavailable("The semantic cache is unavailable; nothing was stored.", code="cache_unavailable") from exc
+    return {
+        "entry_id": entry_id(scope_id, member),
+        "namespace": namespace,
+        "expires_in_s": ttl_s,
+        "dimensions": int(vector.shape[0]),
+        "evicted": evicted,
+    }
+
+
+def _index(pipe, tenant_id, namespace, scope_id, ttl_s, conv_key, conversation_id, member) -> None:
+    """Per-tenant indexes (scopes, namespaces, conversations) so deletes and purges never SCAN."""
+    namespace_id = keys.semantic_namespace_id(tenant_id, namespace)
+    additions = [
+        (keys.semantic_tenant_scopes(tenant_id), scope_id),
+        (keys.semantic_tenant_namespaces(tenant_id), namespace_id),
+        (keys.semantic_namespace_scopes(tenant_id, namespace_id), scope_id),
+    ]
+    if conv_key:
+        additions.append((conv_key, scope_id + member))
+        additions.append((keys.semantic_tenant_conversations(tenant_id), keys.semantic_conversation_id(tenant_id, conversation_id)))
+    for key, value in additions:
+        pipe.sadd(key, value)
+        pipe.expire(key, ttl_s, nx=True)
+        pipe.expire(key, ttl_s, gt=True)
+
+
+# Deletion, purges and counters live in semantic_admin.py; re-exported here for callers.
+from .semantic_admin import counters, entry_delete, namespace_delete, purge_conversations, purge_tenant  # noqa: E402,F401
