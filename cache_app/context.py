@@ -228,17 +228,22 @@ class ContextRequest:
 
 def summary_lookup(conversation, upto_seq: int, keep: int) -> SummaryPart | None:
     """The latest summary of the conversation's path that leaves at least ``keep`` seqs before ``upto_seq``."""
-    from django.db.models import Q
+    from django.db import connection
 
     from archive_app.models import Summary
 
     limit = upto_seq - keep
     if limit < 1:
         return None
-    condition = Q(conversation_id=conversation.pk, upto_seq__lte=limit)
-    for pk, inherited in conversation.lineage:
-        condition |= Q(conversation_id=pk, upto_seq__lte=min(inherited, limit))
-    row = Summary.objects.filter(condition).order_by("-upto_seq").values_list("upto_seq", "text", "token_estimate").first()
+    # Plain SQL: this runs on every context read, and the ORM's query compilation costs more than the query.
+    bounds = [(conversation.pk, limit)] + [(pk, min(inherited, limit)) for pk, inherited in conversation.lineage]
+    where = " OR ".join(["(conversation_id = %s AND upto_seq <= %s)"] * len(bounds))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT upto_seq, text, token_estimate FROM {Summary._meta.db_table} WHERE {where} ORDER BY upto_seq DESC LIMIT 1",
+            [value for bound in bounds for value in bound],
+        )
+        row = cursor.fetchone()
     return SummaryPart(*row) if row else None
 
 
@@ -297,9 +302,58 @@ def _last_user_text(entries: list[Entry]) -> str:
     return ""
 
 
-def context_build(*, tenant, conversation, upto_seq: int, request: ContextRequest, response_id: str | None = None) -> str:
-    """The context body for ``conversation`` up to ``upto_seq``; remembers the fingerprint (UPDATE only on change)."""
-    summary = summary_lookup(conversation, upto_seq, tenant.window_size)
+_TARGET_SQL = """
+SELECT c.*, {upto} AS ctx_upto, s.upto_seq AS s_upto, s.text AS s_text, s.token_estimate AS s_tokens
+FROM {source}
+LEFT JOIN LATERAL (
+    SELECT upto_seq, text, token_estimate FROM {summary}
+    WHERE conversation_id = c.id AND upto_seq <= {upto} - %s ORDER BY upto_seq DESC LIMIT 1
+) s ON true
+WHERE {where}
+"""
+
+
+@dataclass(frozen=True)
+class ContextTarget:
+    conversation: object  # sessions_app.models.Conversation
+    upto_seq: int
+    summary: SummaryPart | None
+    response_id: str | None = None
+
+
+def context_target(*, tenant, conversation_id: str | None = None, response_id: str | None = None) -> ContextTarget:
+    """The conversation (by id, or by a response's id), where its context ends, and its summary: one query.
+
+    Raises NotFound (404) for an unknown id or one of another tenant.
+    """
+    from archive_app.models import Summary
+    from convostore.errors import NotFound
+    from sessions_app.models import Conversation, Response
+
+    tables = {"summary": Summary._meta.db_table}
+    if response_id is None:
+        sql = _TARGET_SQL.format(
+            upto="c.last_seq", source=f"{Conversation._meta.db_table} c", where="c.tenant_id = %s AND c.conversation_id = %s", **tables
+        )
+        params, missing = [tenant.window_size, tenant.pk, conversation_id], ("conversation", conversation_id, "conversation_id")
+    else:
+        source = f"{Response._meta.db_table} r JOIN {Conversation._meta.db_table} c ON c.id = r.conversation_id"
+        sql = _TARGET_SQL.format(upto="r.last_seq", source=source, where="r.tenant_id = %s AND r.response_id = %s", **tables)
+        params, missing = [tenant.window_size, tenant.pk, response_id], ("response", response_id, "previous_response_id")
+    rows = list(Conversation.objects.raw(sql, params))
+    if not rows:
+        raise NotFound(f"No {missing[0]} found with id {missing[1]!r}.", param=missing[2])
+    row = rows[0]
+    if row.lineage:  # a fork may build on an ancestor's summary
+        summary = summary_lookup(row, row.ctx_upto, tenant.window_size)
+    else:
+        summary = SummaryPart(row.s_upto, row.s_text, row.s_tokens) if row.s_upto is not None else None
+    return ContextTarget(row, row.ctx_upto, summary, response_id)
+
+
+def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> str:
+    """The context body for ``target``; remembers the fingerprint handed out (an UPDATE only when it changes)."""
+    conversation, upto_seq, summary = target.conversation, target.upto_seq, target.summary
     entries = entries_after(tenant, conversation, upto_seq=upto_seq, after_seq=summary.upto_seq if summary else 0)
     parts = dict(
         max_tokens=request.max_tokens,
@@ -310,14 +364,14 @@ def context_build(*, tenant, conversation, upto_seq: int, request: ContextReques
     )
     recalled = []
     if request.recall_k > 0:
-        # Recall may only bring back what the verbatim turns cannot hold: exclude the largest window first.
+        # Recall may only bring back what the verbatim turns cannot hold: exclude the widest window first.
         widest = assemble(entries, **parts)
         recalled = _recall_spans(tenant, conversation, request, entries, upto_seq, len(entries) - len(widest.verbatim))
     assembly = assemble(entries, recalled=recalled, **parts)
     fingerprint_remember(conversation, assembly.prefix_fingerprint)
     return render(
         conversation_id=conversation.conversation_id,
-        response_id=response_id,
+        response_id=target.response_id,
         version=conversation.version,
         assembly=assembly,
         with_recall=request.recall_k > 0,

@@ -7,10 +7,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
 from cache_app import context
-from convostore.errors import NotFound, ValidationFailed
+from convostore.errors import ValidationFailed
 
-from .. import canonical, selectors
-from ..models import Response
+from .. import canonical
 from . import inputs
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
@@ -70,9 +69,8 @@ class ConversationContextApi(APIView):
         canonical.validate_conversation_id(conversation_id)
         tenant = request.user.tenant
         params = context_request(request, tenant)
-        conversation = selectors.conversation_get(tenant=tenant, conversation_id=conversation_id)
-        body = context.context_build(tenant=tenant, conversation=conversation, upto_seq=conversation.last_seq, request=params)
-        return json_response(body)
+        target = context.context_target(tenant=tenant, conversation_id=conversation_id)
+        return json_response(context.context_build(tenant=tenant, target=target, request=params))
 
 
 class ResponseContextApi(APIView):
@@ -88,10 +86,5 @@ class ResponseContextApi(APIView):
         canonical.validate_response_id(response_id, "previous_response_id")
         tenant = request.user.tenant
         params = context_request(request, tenant)
-        stored = Response.objects.filter(tenant=tenant, response_id=response_id).select_related("conversation").first()
-        if stored is None:
-            raise NotFound(f"No response found with id {response_id!r}.", param="previous_response_id")
-        body = context.context_build(
-            tenant=tenant, conversation=stored.conversation, upto_seq=stored.last_seq, request=params, response_id=response_id
-        )
-        return json_response(body)
+        target = context.context_target(tenant=tenant, response_id=response_id)
+        return json_response(context.context_build(tenant=tenant, target=target, request=params))
