@@ -38,8 +38,13 @@ test: $(STAMP) redis-server chromium
 test-all: $(STAMP) redis-server chromium
 	$(PY) -m convostore.devservers test -- -q
 
+# Benchmarks (never part of the tests): each script compares with a floor or a peer in one run
+# and writes bench/results/<name>.json. `make bench BENCH=codec` runs one.
+BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec
 bench: $(STAMP) redis-server
-	$(PY) -m convostore.devservers exec $(PY) bench/api_latency.py
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
+	@for name in $(BENCH); do echo "== bench/$$name.py"; \
+	  $(PY) -m convostore.devservers exec $(PY) bench/$$name.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .convostore
