@@ -1,8 +1,129 @@
-"""Reads over archived history."""
+"""Reads over archived history and the lifecycle's work lists (what to evict, what to archive, what to purge)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 
-def segment_entries(path, upto_seq: int) -> list:
-    """Entries of ``path`` stored in archive segments, decoded; none until the archive lifecycle lands."""
-    return []
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
+
+from cache_app.hot_window import Entry
+from sessions_app.models import Conversation
+
+from .models import ArchiveSegment, CodeTable
+from .services import payload
+from .services.segments import segment_raw
+
+
+def archive_min_items() -> int:
+    """Items beyond the hot window that must accumulate before a hot conversation is archived."""
+    return settings.CONVOSTORE.get("ARCHIVE_MIN_ITEMS", 64)
+
+
+_SEGMENT_COLUMNS = ("id", "conversation_id", "first_seq", "last_seq", "item_count", "code_table_id", "raw_bytes", "crc32",
+                    "payload", "storage_name")
+
+
+def segment_entries(path, upto_seq: int) -> list[Entry]:
+    """Entries of ``path`` ([(conversation pk, upto seq or None)]) stored in archive segments, decoded, oldest first.
+
+    Raises ArchiveCorrupt when a segment is damaged: a context is never answered with missing items.
+    """
+    limits = {pk: upto_seq if upto is None else min(upto, upto_seq) for pk, upto in path}
+    if not limits:
+        return []
+    columns = ", ".join(f"s.{column}" for column in _SEGMENT_COLUMNS)
+    with connection.cursor() as cursor:  # one lean query on the cold read path
+        cursor.execute(
+            f"SELECT {columns}, t.table_id FROM {ArchiveSegment._meta.db_table} s "
+            f"LEFT JOIN {CodeTable._meta.db_table} t ON t.id = s.code_table_id "
+            f"JOIN unnest(%s::bigint[], %s::bigint[]) AS p(cid, lim) ON s.conversation_id = p.cid AND s.first_seq <= p.lim "
+            f"ORDER BY s.first_seq",
+            [list(limits), list(limits.values())],
+        )
+        rows = cursor.fetchall()
+    entries = []
+    for row in rows:
+        segment = ArchiveSegment(**dict(zip(_SEGMENT_COLUMNS, row[:-1])))
+        limit = limits[segment.conversation_id]
+        raw = segment_raw(segment, table_uid=row[-1])
+        entries.extend(Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw) if seq <= limit)
+    return entries
+
+
+def segments_of(conversation: Conversation):
+    return ArchiveSegment.objects.filter(conversation=conversation).order_by("first_seq")
+
+
+def idle_conversations(*, now: datetime, idle_seconds: int | None = None, tenant=None):
+    """Hot conversations with no write for their tenant's evict_after_seconds (or ``idle_seconds``) before ``now``."""
+    if idle_seconds is None:
+        idle = Q(last_active_at__lt=now - timedelta(seconds=1) * F("tenant__evict_after_seconds"))
+    else:
+        idle = Q(last_active_at__lt=now - timedelta(seconds=idle_seconds))
+    queryset = Conversation.objects.hot().filter(idle)
+    if tenant is not None:
+        queryset = queryset.filter(tenant=tenant)
+    return queryset.select_related("tenant").only(
+        "pk", "tenant_id", "conversation_id", "tier", "item_count", "byte_count", "tenant__evict_after_seconds"
+    )
+
+
+def archivable_conversations(*, tenant=None):
+    """Conversations with rows to archive: evicted (warm) ones with any own item, hot ones far beyond their window."""
+    own_items_after = Greatest(F("archived_upto_seq"), Coalesce(F("fork_seq"), Value(0)))
+    queryset = Conversation.objects.annotate(unarchived=F("last_seq") - own_items_after)
+    if tenant is not None:
+        queryset = queryset.filter(tenant=tenant)
+    warm = Q(tier=Conversation.Tier.WARM, item_count__gt=0, unarchived__gt=0)
+    hot = Q(tier=Conversation.Tier.HOT, unarchived__gte=F("tenant__window_size") + archive_min_items())
+    return queryset.filter(warm | hot).order_by("last_active_at", "pk")
+
+
+def expired_conversations(now: datetime):
+    """Conversations past their ttl_seconds or their tenant's retention (forks of an expired one go with it)."""
+    return Conversation.objects.expired(now).select_related("tenant").order_by("pk")
+
+
+def evict_cutoffs(tenant_ids, now: datetime, idle_seconds: int | None) -> dict[int, float]:
+    """Per tenant id: the epoch second before which a conversation counts as idle."""
+    from sessions_app.models import Tenant
+
+    seconds = dict(Tenant.objects.filter(pk__in=set(tenant_ids)).values_list("pk", "evict_after_seconds"))
+    return {pk: (now - timedelta(seconds=idle_seconds if idle_seconds is not None else s)).timestamp() for pk, s in seconds.items()}
+
+
+def tenant_find(ref: str):
+    """A tenant by name, or by pk when ``ref`` is all digits and no tenant has that name; None when unknown."""
+    from sessions_app.models import Tenant
+
+    found = Tenant.objects.filter(name=ref).first()
+    if found is None and ref.isdigit():
+        found = Tenant.objects.filter(pk=int(ref)).first()
+    return found
+
+
+def conversation_find(ref: str, tenant=None) -> list[Conversation]:
+    """Conversations whose id is ``ref`` (in ``tenant`` when given), else the one with pk ``ref``."""
+    queryset = Conversation.objects.select_related("tenant")
+    if tenant is not None:
+        queryset = queryset.filter(tenant=tenant)
+    found = list(queryset.filter(conversation_id=ref)[:2])
+    if not found and ref.isdigit():
+        found = list(queryset.filter(pk=int(ref)))
+    return found
+
+
+def archived_item_ids(conversation_pks, item_ids) -> set[str]:
+    """Which of ``item_ids`` are held by archive segments of these conversations (decodes their segments).
+
+    For the append path's client-id uniqueness check, which sees only Item rows; call it only when the
+    conversation or an ancestor has archived items (archived_upto_seq > 0).
+    """
+    wanted = set(item_ids)
+    found = set()
+    for segment in ArchiveSegment.objects.filter(conversation_id__in=list(conversation_pks)).order_by("pk"):
+        found.update(item.item_id for item in payload.unpack(segment_raw(segment)) if item.item_id in wanted)
+    return found

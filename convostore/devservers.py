@@ -212,6 +212,9 @@ class Services:
         if not env.get("DATABASE_URL"):
             self.postgres = EmbeddedPostgres(self.state_dir / "pgdata").start()
             env["DATABASE_URL"] = self.postgres.url()
+            # Fault tests restart this server (pg_ctl); they find it through these.
+            env["CONVOSTORE_EMBEDDED_PGDATA"] = str(self.postgres.data_dir)
+            env["CONVOSTORE_EMBEDDED_PGUSER"] = self.postgres.user or ""
         if not env.get("REDIS_URL"):
             self.redis = LocalRedis(self.state_dir / "redis", allow_fake=self.allow_fake_redis).start()
             env["REDIS_URL"] = self.redis.url
