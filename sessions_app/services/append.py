@@ -315,7 +315,13 @@ def _append_tx(*, tenant, conversation_id, prepared, expected_version, idempoten
 
 
 def _check_item_ids(path, prepared) -> None:
+    """Client-chosen ids must be new in the whole context, archived items included."""
     ids = [p.item["id"] for p in prepared if p.client_id]
-    taken = Item.objects.filter(conversation__in=[pk for pk, _ in path], item_id__in=ids).values_list("item_id", flat=True).first()
+    pks = [pk for pk, _ in path]
+    taken = Item.objects.filter(conversation__in=pks, item_id__in=ids).values_list("item_id", flat=True).first()
+    if not taken and Conversation.objects.filter(pk__in=pks, archived_upto_seq__gt=0).exists():
+        from archive_app.selectors import archived_item_ids
+
+        taken = next(iter(sorted(archived_item_ids(pks, ids))), None)
     if taken:
         raise Conflict(f"Item id {taken!r} is already used in this conversation.", param="items", code="item_id_taken")

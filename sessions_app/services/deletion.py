@@ -35,7 +35,11 @@ def conversation_delete(*, tenant: Tenant, conversation_id: str) -> list[str]:
 
     Postgres first (one transaction, with tombstones); then Redis, with the outbox as the fallback.
     """
-    removed = _delete_tx(tenant=tenant, conversation_id=conversation_id)
+    removed, stored_names = _delete_tx(tenant=tenant, conversation_id=conversation_id)
+    if stored_names:  # segment payloads kept in a Storage backend go after the rows that named them
+        from archive_app.storage import names_delete
+
+        names_delete(stored_names)
     for deleted_id, response_ids in removed:
         redis_forget(tenant_id=tenant.pk, conversation_id=deleted_id, response_ids=response_ids)
     semantic_forget(tenant_id=tenant.pk, conversation_ids=[deleted_id for deleted_id, _ in removed])
@@ -53,12 +57,17 @@ def _delete_tx(*, tenant: Tenant, conversation_id: str):
     responses: dict[int, list[str]] = {pk: [] for pk in pks}
     for pk, response_id in Response.objects.filter(conversation_id__in=pks).values_list("conversation_id", "response_id"):
         responses[pk].append(response_id)
+    from archive_app.models import ArchiveSegment
+
+    stored_names = list(
+        ArchiveSegment.objects.filter(conversation_id__in=pks).exclude(storage_name="").values_list("storage_name", flat=True)
+    )
     IdempotencyRecord.objects.filter(tenant=tenant, scope__in=ids).delete()
     Conversation.objects.filter(pk=conversation.pk).delete()  # forks, items, responses cascade
     expires = timezone.now() + timedelta(seconds=settings.CONVOSTORE["TOMBSTONE_TTL_SECONDS"])
     for deleted_id in ids:
         Tombstone.objects.update_or_create(tenant=tenant, conversation_id=deleted_id, defaults={"expires_at": expires})
-    return [(c.conversation_id, responses[c.pk]) for c in doomed]
+    return [(c.conversation_id, responses[c.pk]) for c in doomed], stored_names
 
 
 def redis_forget(*, tenant_id: int, conversation_id: str, response_ids=()) -> None:
