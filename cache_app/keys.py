@@ -67,7 +67,7 @@ def conversation_key_patterns(tenant_id: int, conversation_id: str) -> list[str]
 # Tenant-chosen strings (namespace, context, conversation id, embedding key) never appear in a key:
 # they are hashed, so no value can forge another tenant's or another scope's key.
 
-SEMANTIC_LAYOUT = "sem1"  # bump when the bucket layout (tables, bits, record format) changes
+SEMANTIC_LAYOUT = "sem2"  # bump when the bucket layout (tables, bits, record format) changes
 
 
 def _digest(*parts) -> str:

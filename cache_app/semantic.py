@@ -1,8 +1,9 @@
 """The semantic response cache: per-scope entries bucketed by random-hyperplane signatures, scored with numpy.
 
-A scope is (tenant, namespace, optional context digest). Lookups read TABLES×PROBES candidate buckets
-of one scope in one Lua call and score the candidates with numpy (work is O(candidates), not O(scope));
-a hit costs one more round trip that fetches the response (stored once) and bumps LRU and counters.
+A scope is (tenant, namespace, optional context digest). A lookup reads TABLES×PROBES candidate buckets
+of one scope in one Lua call, which votes candidates down to a handful and returns their records and the
+bodies of the most-voted; numpy scores them (work is O(candidates), not O(scope)). Hit or miss, that is
+one round trip: counters and the hit's LRU bump ride the process's next call (semantic_admin).
 See docs/semantic-cache.md for what a hit does and does not promise.
 """
 
@@ -15,20 +16,33 @@ import time
 
 import numpy as np
 from django.conf import settings
-from redis.exceptions import NoScriptError
 
 from convostore.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from sessions_app import canonical
 
 from . import keys
 from .redis_client import RedisUnavailable, guarded, script
-from .semantic_index import MEMBER_WIDTH, TABLES, best_candidates, normalise, pack_record, probe_fields, unpack_records
+from .semantic_admin import defer_count, defer_hit, defer_script, run_pipeline
+from .semantic_index import (
+    MEMBER_WIDTH,
+    MIN_VOTES,
+    TABLES,
+    VOTE_BUDGET,
+    VOTE_THRESHOLD,
+    best_candidates,
+    normalise,
+    pack_record,
+    probe_fields,
+    unpack_records,
+)
 
 ALIAS = "semantic"
 MAX_DIM = 8192
 MAX_TTL_S = 30 * 24 * 3600
 EVENTS = ("hits", "misses", "stores", "evictions")
 PARTS = ("meta", "bk", "vec", "body", "lru", "exp", "hits")
+INLINE_BODIES = 4  # the lookup returns the bodies of this many most-voted candidates…
+INLINE_BODY_BYTES = 16 * 1024  # …when no longer than this (else a hit fetches its body: one more round trip)
 ENTRY_ID_RE = re.compile(r"^sce_([0-9a-f]{16})([0-9a-f]{8})$")
 
 
@@ -38,6 +52,11 @@ def default_ttl() -> int:
 
 def scope_cap() -> int:
     return int(settings.CONVOSTORE.get("SEMANTIC_MAX_ENTRIES_PER_SCOPE", 10_000))
+
+
+def vote_budget() -> int:
+    """Candidate sets up to this size are all scored; larger ones only their entries with MIN_VOTES."""
+    return int(settings.CONVOSTORE.get("SEMANTIC_VOTE_BUDGET", VOTE_BUDGET))
 
 
 def max_response_bytes() -> int:
@@ -55,15 +74,6 @@ def entry_id(scope_id: str, member: str) -> str:
 def parse_entry_id(value: str) -> tuple[str, str] | None:
     match = ENTRY_ID_RE.match(value or "")
     return (match.group(1), match.group(2)) if match else None
-
-
-def count(pipe, tenant_id: int, namespace: str | None, event: str, amount: int = 1) -> None:
-    """Queue counter increments: global total, tenant total, tenant × namespace."""
-    if amount:
-        pipe.hincrby(keys.semantic_counters(), event, amount)
-        pipe.hincrby(keys.semantic_counters(tenant_id), event, amount)
-        if namespace is not None:
-            pipe.hincrby(keys.semantic_counters(tenant_id), f"{event}|{namespace}", amount)
 
 
 def query_vector(*, tenant_id: int, text: str | None, embedding) -> np.ndarray:
@@ -104,87 +114,73 @@ def cache_lookup(
     require_exact_text: bool = False,
     now: float | None = None,
 ) -> dict:
-    """``{"hit": true, response, similarity, entry_id, age_s}`` or ``{"hit": false}`` (also when Redis is down)."""
+    """``{"hit": true, response, similarity, entry_id, age_s}`` or ``{"hit": false}`` (also when Redis is down).
+
+    One round trip: the Lua call returns the candidates' records and the bodies of the most-voted ones;
+    the counters, the hit's LRU bump and sweeping expired candidates are deferred (semantic_admin).
+    """
     if require_exact_text and text is None:
         raise ValidationFailed("'require_exact_text' needs 'text'.", param="text", code="missing_required_parameter")
     query = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
     now = time.time() if now is None else now
     scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
     skeys = scope_keys(tenant_id, scope_id)
+    exact_text = text if require_exact_text else None
+    votes = MIN_VOTES if threshold >= VOTE_THRESHOLD else 1
+    args = [MEMBER_WIDTH, votes, vote_budget(), INLINE_BODIES, INLINE_BODY_BYTES, probe_fields(query)]
     try:
         with guarded("semantic_lookup", ALIAS) as client:
-            dim, members, blob = script("semantic_lookup", ALIAS)(
-                keys=skeys[:1] + [skeys[1], skeys[2]], args=[MEMBER_WIDTH, *probe_fields(query)], client=client
-            )
-        dim = int(dim)
-        if dim and dim != query.shape[0]:
-            raise _dimension_mismatch(dim, query.shape[0])
-        candidates, sims, expired = [], [], []
-        if dim:
+            (found,) = run_pipeline(client, lambda pipe: pipe.evalsha(_sha("semantic_lookup"), 4, *skeys[:4], *args), force=False)
+            dim, members, blob, *inline = found
+            bodies = dict(zip(inline[::2], inline[1::2]))
+            dim = int(dim)
+            if dim and dim != query.shape[0]:
+                raise _dimension_mismatch(dim, query.shape[0])
+            if not dim:
+                defer_count(tenant_id, namespace, "misses")
+                return {"hit": False}
             records = unpack_records(blob, dim)
-            order, scores = best_candidates(records, query, now=now, threshold=threshold, text=text if require_exact_text else None)
-            member_at = lambda i: members[i * MEMBER_WIDTH : (i + 1) * MEMBER_WIDTH].decode()  # noqa: E731
-            candidates, sims = [member_at(i) for i in order[:3]], [float(s) for s in scores[:3]]
-            expired = [member_at(i) for i in np.flatnonzero(records["expires"] <= now)[:16]]
-        return _resolve_hit(tenant_id, namespace, scope_id, skeys, candidates, sims, expired, text if require_exact_text else None, now)
+            order, scores = best_candidates(records, query, now=now, threshold=threshold, text=exact_text)
+            expired = np.flatnonzero(records["expires"] <= now)[:16]
+            if expired.size:
+                defer_script("semantic_delete", skeys, [TABLES, *(_member(members, i) for i in expired)])
+            for position in range(min(len(order), 3)):
+                index = int(order[position])
+                member = _member(members, index)
+                body = bodies.get(index) or _fetch_body(client, skeys, member)
+                if body is None:
+                    continue  # deleted since the lookup read it
+                header, _, response = body.decode("utf-8").partition("\n")
+                meta = json.loads(header)
+                if exact_text is not None and meta.get("t") != exact_text:
+                    continue  # a text-digest collision
+                defer_hit(skeys, member, now)
+                defer_count(tenant_id, namespace, "hits")
+                return {
+                    "hit": True,
+                    "response": json.loads(response),
+                    "similarity": round(min(float(scores[position]), 1.0), 6),
+                    "entry_id": entry_id(scope_id, member),
+                    "age_s": round(max(now - meta["c"], 0.0), 3),
+                }
+            defer_count(tenant_id, namespace, "misses")
+            return {"hit": False}
     except RedisUnavailable:
         return {"hit": False}
 
 
-def _evalsha(pipe, name: str, keys_: list, args: list) -> None:
-    """Queue a registered script by SHA: redis-py's pipelined Script adds a SCRIPT EXISTS round trip."""
-    pipe.evalsha(script(name, ALIAS).sha, len(keys_), *keys_, *args)
+def _sha(name: str) -> str:
+    return script(name, ALIAS).sha
 
 
-def _execute(client, build):
-    """Run the pipeline ``build(pipe, counting)`` fills; after a SCRIPT FLUSH or restart, load the scripts and
-    retry once without the counters (the first attempt, not transactional, already applied them)."""
-    pipe = client.pipeline(transaction=False)
-    build(pipe, True)
-    try:
-        return pipe.execute()
-    except NoScriptError:
-        for name in ("semantic_hit", "semantic_delete"):
-            client.script_load(script(name, ALIAS).script)
-        pipe = client.pipeline(transaction=False)
-        build(pipe, False)
-        return pipe.execute()
+def _member(members: bytes, index: int) -> str:
+    return members[index * MEMBER_WIDTH : (index + 1) * MEMBER_WIDTH].decode()
 
 
-def _resolve_hit(tenant_id, namespace, scope_id, skeys, candidates, sims, expired, exact_text, now) -> dict:
-    """Second round trip: fetch the best candidate's body (LRU + hits bumped), sweep expired, count."""
-    with guarded("semantic_hit", ALIAS) as client:
-        for position, member in enumerate(candidates or [None]):
-
-            def build(pipe, counting, member=member, sweep=list(expired)):
-                if member is not None:
-                    _evalsha(pipe, "semantic_hit", [skeys[3], skeys[4], skeys[6]], [member, now])
-                if sweep:
-                    _evalsha(pipe, "semantic_delete", skeys, [TABLES, *sweep])
-                if counting:
-                    count(pipe, tenant_id, namespace, "hits" if member is not None else "misses")
-
-            results = _execute(client, build)
-            expired = []
-            found = results[0] if member is not None else None
-            if found:
-                header, _, response = found[0].decode("utf-8").partition("\n")
-                meta = json.loads(header)
-                if exact_text is None or meta.get("t") == exact_text:
-                    return {
-                        "hit": True,
-                        "response": json.loads(response),
-                        "similarity": round(min(sims[position], 1.0), 6),
-                        "entry_id": entry_id(scope_id, member),
-                        "age_s": round(max(now - meta["c"], 0.0), 3),
-                    }
-            if member is not None:  # the entry vanished (or a digest collision): undo the optimistic hit
-                fix = client.pipeline(transaction=False)
-                count(fix, tenant_id, namespace, "hits", -1)
-                if position == len(candidates) - 1:
-                    count(fix, tenant_id, namespace, "misses")
-                fix.execute()
-    return {"hit": False}
+def _fetch_body(client, skeys, member: str) -> bytes | None:
+    """A body the lookup did not return (too long, or not among the most-voted candidates)."""
+    (body,) = run_pipeline(client, lambda pipe: pipe.hget(skeys[3], member), force=False)
+    return body
 
 
 def cache_store(
@@ -217,10 +213,12 @@ def cache_store(
         with guarded("semantic_store", ALIAS) as client:
             for _attempt in range(4):
                 member = secrets.token_hex(MEMBER_WIDTH // 2)
-                pipe = client.pipeline(transaction=False)
-                script("semantic_store", ALIAS)(keys=skeys, args=args + [member], client=pipe)
-                _index(pipe, tenant_id, namespace, scope_id, ttl_s, conv_key, conversation_id, member)
-                result = pipe.execute()[0]
+
+                def build(pipe, member=member):
+                    pipe.evalsha(_sha("semantic_store"), len(skeys), *skeys, *args, member)
+                    _index(pipe, tenant_id, namespace, scope_id, ttl_s, conv_key, conversation_id, member)
+
+                result = run_pipeline(client, build)[0]
                 if result[0] not in (-1, -2):
                     break
                 if conv_key:  # nothing was stored: take back the index entry
@@ -230,10 +228,8 @@ def cache_store(
             else:
                 raise ServiceUnavailable("Could not allocate an entry id; retry.", code="cache_unavailable")
             evicted = int(result[1])
-            pipe = client.pipeline(transaction=False)
-            count(pipe, tenant_id, namespace, "stores")
-            count(pipe, tenant_id, namespace, "evictions", evicted)
-            pipe.execute()
+            defer_count(tenant_id, namespace, "stores")
+            defer_count(tenant_id, namespace, "evictions", evicted)
     except RedisUnavailable as exc:
         raise ServiceUnavailable("The semantic cache is unavailable; nothing was stored.", code="cache_unavailable") from exc
     return {

@@ -4,7 +4,11 @@ Layout (bump keys.SEMANTIC_LAYOUT when any constant here changes):
 - TABLES independent tables of BITS random hyperplanes each; an entry is listed in one bucket per table,
   whose field name is 3 bytes: table number, 16-bit signature (big-endian).
 - A lookup probes, per table, the PROBES most likely buckets (query-directed multi-probe: flip the
-  signature bits whose projections are closest to zero, cheapest flip sets first).
+  signature bits whose projections are closest to zero, cheapest flip sets first), sent to Redis as one
+  string of TABLES*PROBES 3-byte fields.
+- A candidate's *votes* are the number of tables in whose probed buckets it was found. A near duplicate at
+  cosine >= 0.92 collects >= MIN_VOTES in 99.9 % of lookups, a random entry almost never (about 2
+  entries at 100 k), so for thresholds >= VOTE_THRESHOLD a large candidate set is cut to those entries.
 - A record is ``expires_at f8 | text digest u8 | signatures u2[TABLES] | vector f2[dim]`` (little-endian),
   so a lookup scores candidates with one ``numpy.frombuffer`` and never parses text.
 """
@@ -17,10 +21,13 @@ import itertools
 
 import numpy as np
 
-TABLES = 8
+TABLES = 10
 BITS = 16
 PROBES = 24  # buckets read per table
 FLIP_BITS = 7  # flip sets are drawn from the 7 least confident bits of each table
+MIN_VOTES = 2  # for thresholds >= VOTE_THRESHOLD, large candidate sets keep entries found in >= 2 tables
+VOTE_THRESHOLD = 0.9
+VOTE_BUDGET = 64  # up to this many candidates are all scored, whatever their votes
 SEED = 20240605
 MEMBER_WIDTH = 8  # entry members are 8 hex digits of a per-scope counter
 HEADER_BYTES = 16 + 2 * TABLES
@@ -31,6 +38,11 @@ for _row, _subset in enumerate(_SUBSETS):
     _FLIPS[_row, list(_subset)] = 1.0
 _FLIPS_INT = _FLIPS.astype(np.int64)
 _POWERS = (1 << np.arange(BITS, dtype=np.int64))
+_BIT_MASKS = 1 << np.arange(BITS, dtype=np.int64)
+_TABLE_ROWS = np.arange(TABLES)[:, None]
+_FIELD_DTYPE = np.dtype([("table", "u1"), ("sig", ">u2")])
+_FIELDS = np.empty((TABLES, PROBES), dtype=_FIELD_DTYPE)
+_FIELDS["table"] = _TABLE_ROWS
 
 
 @functools.lru_cache(maxsize=16)
@@ -68,29 +80,20 @@ def signatures(vector: np.ndarray) -> np.ndarray:
     return (bits @ _POWERS).astype(np.uint16)
 
 
-def bucket_fields(signatures_: np.ndarray) -> list[bytes]:
-    packed = np.empty(TABLES, dtype=[("table", "u1"), ("sig", ">u2")])
-    packed["table"] = np.arange(TABLES)
-    packed["sig"] = signatures_
-    raw = packed.tobytes()
-    return [raw[i * 3 : i * 3 + 3] for i in range(TABLES)]
-
-
-def probe_fields(vector: np.ndarray) -> list[bytes]:
-    """TABLES*PROBES bucket field names, most likely first within each table."""
+def probe_fields(vector: np.ndarray) -> bytes:
+    """TABLES*PROBES bucket field names (3 bytes each, concatenated), most likely first within each table."""
     projections = _projections(vector)
-    base = ((projections > 0).astype(np.int64) @ _POWERS)  # (TABLES,)
-    order = np.argsort(np.abs(projections), axis=1)[:, :FLIP_BITS]  # least confident bits first
-    weakest = np.take_along_axis(np.abs(projections), order, axis=1)  # (TABLES, FLIP_BITS)
+    confidence = np.abs(projections)
+    base = (projections > 0) @ _POWERS  # (TABLES,)
+    order = np.argpartition(confidence, FLIP_BITS, axis=1)[:, :FLIP_BITS]  # the least confident bits
+    weakest = confidence[_TABLE_ROWS, order]  # (TABLES, FLIP_BITS)
     scores = weakest @ _FLIPS.T  # cost of each flip set, (TABLES, subsets)
-    chosen = np.argsort(scores, axis=1, kind="stable")[:, :PROBES]
-    masks = _FLIPS_INT @ (1 << order).T  # (subsets, TABLES): xor mask of each flip set per table
-    sigs = base[:, None] ^ np.take_along_axis(masks.T, chosen, axis=1)
-    packed = np.empty((TABLES, PROBES), dtype=[("table", "u1"), ("sig", ">u2")])
-    packed["table"] = np.arange(TABLES)[:, None]
-    packed["sig"] = sigs
-    raw = packed.tobytes()
-    return [raw[i : i + 3] for i in range(0, len(raw), 3)]
+    chosen = np.argpartition(scores, PROBES - 1, axis=1)[:, :PROBES]
+    chosen = np.take_along_axis(chosen, np.argsort(scores[_TABLE_ROWS, chosen], axis=1, kind="stable"), axis=1)
+    masks = _FLIPS_INT @ _BIT_MASKS[order].T  # (subsets, TABLES): xor mask of each flip set per table
+    fields = _FIELDS.copy()
+    fields["sig"] = base[:, None] ^ masks.T[_TABLE_ROWS, chosen]
+    return fields.tobytes()
 
 
 def pack_record(vector: np.ndarray, *, expires_at: float, text: str | None) -> bytes:

@@ -2,34 +2,54 @@
 --
 -- KEYS[1]  meta hash     dim (vector dimension of the scope)
 -- KEYS[2]  bucket hash   field = table byte .. 16-bit signature (big-endian) -> concatenated members
--- KEYS[3]  vector hash   member (8 random hex digits) -> packed record (see cache_app/semantic_index.py)
--- ARGV[1]  member width (8)
--- ARGV[2…] bucket fields to probe
+-- KEYS[3]  vector hash   member (8 hex digits) -> packed record (see cache_app/semantic_index.py)
+-- KEYS[4]  body hash     member -> JSON header line "\n" response JSON
+-- ARGV[1]  member width (8)        ARGV[2] min votes (1 = keep every candidate)
+-- ARGV[3]  vote budget: up to this many candidates are all kept, whatever their votes
+-- ARGV[4]  bodies: how many of the most-voted candidates also return their body
+-- ARGV[5]  inline limit: a body longer than this many bytes is not returned (the caller fetches it)
+-- ARGV[6]  bucket fields to probe, 3 bytes each, concatenated
 --
--- Returns {dim (0 when the scope is empty), concatenated members, concatenated records}; members and
--- records are fixed width, deduplicated, and only those whose record still exists.
+-- A candidate's votes are the number of probed buckets (one per table at most) that list it. Returns
+-- {dim (0 when the scope is empty), concatenated members, concatenated records, i1, body1, i2, body2, …}
+-- with members and records fixed width, deduplicated, only those whose record still exists, followed by
+-- (0-based candidate index, body) pairs for the most-voted candidates whose body is short enough.
 
 local dim = redis.call('HGET', KEYS[1], 'dim')
 if not dim then
   return {0, '', ''}
 end
-local width = tonumber(ARGV[1])
+local width, min_votes, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local with_bodies, inline_limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local probes = ARGV[6]
 local fields = {}
-for i = 2, #ARGV do
-  fields[#fields + 1] = ARGV[i]
+for at = 1, #probes, 3 do
+  fields[#fields + 1] = string.sub(probes, at, at + 2)
 end
 local lists = redis.call('HMGET', KEYS[2], unpack(fields))
-local seen, members = {}, {}
+local votes, members = {}, {}
 for _, list in ipairs(lists) do
   if list then
     for at = 1, #list, width do
       local member = string.sub(list, at, at + width - 1)
-      if not seen[member] then
-        seen[member] = true
+      local seen = votes[member]
+      if seen then
+        votes[member] = seen + 1
+      else
+        votes[member] = 1
         members[#members + 1] = member
       end
     end
   end
+end
+if #members > budget and min_votes > 1 then
+  local kept = {}
+  for _, member in ipairs(members) do
+    if votes[member] >= min_votes then
+      kept[#kept + 1] = member
+    end
+  end
+  members = kept
 end
 local out_members, out_records = {}, {}
 local chunk = 4000
@@ -46,4 +66,30 @@ for start = 1, #members, chunk do
     end
   end
 end
-return {tonumber(dim), table.concat(out_members), table.concat(out_records)}
+-- Bodies of the most-voted candidates (ties: first found, i.e. the most likely bucket), so that a hit
+-- usually needs no second round trip.
+local out = {tonumber(dim), table.concat(out_members), table.concat(out_records)}
+if with_bodies > 0 and #out_members > 0 then
+  local rank = {}
+  for i = 1, #out_members do
+    rank[i] = i
+  end
+  if #out_members > with_bodies then
+    table.sort(rank, function(a, b)
+      local va, vb = votes[out_members[a]], votes[out_members[b]]
+      if va ~= vb then return va > vb end
+      return a < b
+    end)
+  end
+  for n = 1, math.min(with_bodies, #out_members) do
+    local member = out_members[rank[n]]
+    if redis.call('HSTRLEN', KEYS[4], member) <= inline_limit then
+      local body = redis.call('HGET', KEYS[4], member)
+      if body then
+        out[#out + 1] = rank[n] - 1
+        out[#out + 1] = body
+      end
+    end
+  end
+end
+return out
