@@ -8,7 +8,6 @@ sys.path.insert(0, str(ROOT))
 
 import datetime  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
@@ -101,12 +100,16 @@ def segments(test_convs, size, count):
     return [stream[i * step : i * step + size] for i in range(count) if len(stream) >= i * step + size]
 
 
-def timed(fn, data, reps):
-    times = []
+def timed(fn, data, reps, cpu=None):
+    """Median wall time of ``reps`` runs; when ``cpu`` is a list, the median process CPU time is appended."""
+    times, cpus = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = [fn(d) for d in data]
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    if cpu is not None:
+        cpu.append(statistics.median(cpus))
     return out, statistics.median(times)
 
 
@@ -162,11 +165,14 @@ def run():
             if name.startswith("lix") and size > 10 * 1024:
                 continue  # pure-Python bit loops: ~0.1 MB/s would take minutes at these sizes
             reps = REPS
-            blobs, t_enc = timed(enc, data, reps)
-            back, t_dec = timed(dec, blobs, reps)
+            cpu = []
+            blobs, t_enc = timed(enc, data, reps, cpu)
+            back, t_dec = timed(dec, blobs, reps, cpu)
             assert back == data, name
             row[name] = {"size_pct": round(100 * sum(map(len, blobs)) / raw, 2),
-                         "encode_MBps": round(raw / t_enc / 1e6, 2), "decode_MBps": round(raw / t_dec / 1e6, 2)}
+                         "encode_MBps": round(raw / t_enc / 1e6, 2), "decode_MBps": round(raw / t_dec / 1e6, 2),
+                         # process CPU time: less sensitive to other jobs on a shared machine
+                         "encode_MBps_cpu": round(raw / cpu[0] / 1e6, 2), "decode_MBps_cpu": round(raw / cpu[1] / 1e6, 2)}
         ent = sum(entropy_bytes(d) for d in data)
         byte_size = sum(len(codec.encode(d)) for d in data)
         row["order0_entropy_pct"] = round(100 * ent / raw, 2)
@@ -186,17 +192,20 @@ def run():
         "table": {"table_id": table.table_id, "tokens": len(table.tokens), "dict_tokens": len(table.dict_tokens),
                   "serialized_bytes": len(table.to_bytes()), "train_seconds": round(train_s, 2),
                   "zstd_dict_bytes": len(zdict.as_bytes())},
+        "load_average": list(__import__("os").getloadavg()),
         "notes": notes, "results": results, "bench_seconds": round(time.perf_counter() - t_start, 1),
     }
 
 
 def markdown(report):
-    lines = ["| size | codec | size % | enc MB/s | dec MB/s |", "|---|---|---:|---:|---:|"]
+    lines = ["| size | codec | size % | enc MB/s | dec MB/s | enc MB/s (CPU) | dec MB/s (CPU) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for label, row in report["results"].items():
         for n, r in row.items():
             if not (isinstance(r, dict) and "size_pct" in r):
                 continue
-            lines.append(f"| {label} | {n} | {r['size_pct']} | {r['encode_MBps']} | {r['decode_MBps']} |")
+            lines.append(f"| {label} | {n} | {r['size_pct']} | {r['encode_MBps']} | {r['decode_MBps']} | "
+                         f"{r['encode_MBps_cpu']} | {r['decode_MBps_cpu']} |")
     lines += ["", "| size | order-0 entropy % | byte-Huffman overhead vs entropy % | tokenize share of token encode % |",
               "|---|---:|---:|---:|"]
     for label, row in report["results"].items():

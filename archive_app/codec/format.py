@@ -37,11 +37,19 @@ def encode(data: bytes, *, table: CodeTable | None = None) -> bytes:
     out = bytearray(_FIXED.pack(MAGIC, FORMAT_VERSION, codec, table.table_id if table else 0, zlib.crc32(data)))
     put_varint(out, len(data))
     candidates = [bytes([MODE_STORED]) + data]
-    if data:
-        candidates.append(_byte_body(data))
     if table is not None and data:
         candidates.append(_token_body(data, table))
+    # A byte-Huffman body can never be smaller than the order-0 entropy of the data, so skip
+    # building it when a candidate already beats that bound.
+    if data and len(min(candidates, key=len)) > _entropy_bytes(data):
+        candidates.append(_byte_body(data))
     return bytes(out + min(candidates, key=len))
+
+
+def _entropy_bytes(data: bytes) -> float:
+    counts = np.bincount(np.frombuffer(data, np.uint8), minlength=256)
+    p = counts[counts > 0] / len(data)
+    return float(-(p * np.log2(p)).sum()) * len(data) / 8
 
 
 def decode(blob: bytes, *, table: CodeTable | None = None) -> bytes:
@@ -147,7 +155,7 @@ def _byte_body(data: bytes) -> bytes:
     nib = np.append(nib, 0) if len(nib) % 2 else nib
     out = bytearray([MODE_BYTES])
     out += np.packbits(lengths > 0).tobytes() + ((nib[0::2] << 4) | nib[1::2]).astype(np.uint8).tobytes()
-    write_section(out, Code(lengths), arr.astype(np.int64), with_count=False)
+    write_section(out, Code(lengths), arr, with_count=False)
     return bytes(out)
 
 
@@ -155,7 +163,10 @@ def _byte_code(r: Reader) -> Code:
     present = np.unpackbits(np.frombuffer(r.take(32), np.uint8)).astype(bool)
     n = int(present.sum())
     packed = np.frombuffer(r.take((n + 1) // 2), np.uint8)
-    nib = np.stack([packed >> 4, packed & 15], axis=1).ravel()[:n].astype(np.int64)
+    nib = np.stack([packed >> 4, packed & 15], axis=1).ravel().astype(np.int64)
+    if n % 2 and nib[-1]:
+        raise ArchiveCorrupt("non-zero padding nibble in the byte code lengths")
+    nib = nib[:n]
     lengths = np.zeros(256, np.int64)
     lengths[present] = nib
     if (nib == 0).any() or not kraft_ok(lengths, BYTE_MAX_LEN):
@@ -167,7 +178,7 @@ def _token_body(data: bytes, table: CodeTable) -> bytes:
     """LZ77 over BPE tokens against the table's prefix, Huffman-coded with the shared codes."""
     main, dist = table.codes()
     toks = tokenize(data, table.encoding)
-    keep, mlen, mdist = parse(table.dict_tokens, toks)
+    keep, mlen, mdist = parse(table.dict_tokens, toks, table.prefix_index())
     ids = toks[keep]
     syms = table.index_of(ids)
     extra = np.where(syms == table.escape, ids, 0).astype(np.uint64)

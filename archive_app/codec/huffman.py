@@ -1,4 +1,4 @@
-"""Length-limited canonical Huffman codes: numpy bit packing and a self-synchronising lockstep decoder."""
+"""Length-limited canonical Huffman codes and word-wise numpy bit packing (the decoder is in lockstep.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,10 @@ import heapq
 
 import numpy as np
 
-from .errors import ArchiveCorrupt
 
 # A hard stream boundary (exact bit offset stored in the segment) every this many symbols;
 # it bounds how far a decoding error can travel and gives the decoder exact restart points.
 SYNC_SYMBOLS = 4096
-# Bits between speculative decoder seeds inside a stream (see locate_symbols).
-SOFT_SPACING = 128
-_BIG = np.iinfo(np.int64).max
-
 
 def code_lengths(counts, max_len: int) -> np.ndarray:
     """Huffman code lengths for ``counts`` (0 = symbol absent), limited to ``max_len`` bits."""
@@ -101,91 +96,61 @@ class Code:
             sym[:filled] = np.repeat(self.order, self.span)
             clen = np.ones(size, np.int32)
             clen[:filled] = np.repeat(self.lengths[self.order], self.span)
-            adv = clen.copy()
-            adv[:filled] += np.repeat(self.extra[self.order], self.span).astype(np.int32)
+            adv = clen.astype(np.int64)
+            adv[:filled] += np.repeat(self.extra[self.order], self.span)
             self._peek = (sym, clen, adv)
         return self._peek
 
 
 def pack_bits(values: np.ndarray, widths: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """MSB-first concatenation of ``values[i]`` in ``widths[i]`` bits; returns (bytes, end bit of each)."""
+    """MSB-first concatenation of ``values[i]`` in ``widths[i]`` bits (each 1..64 - 7 = 57 at most).
+
+    Word-wise: every value lands in the 64-bit word holding its first bit and possibly spills into
+    the next one; the bits of different values are disjoint, so a per-word sum (``add.reduceat``
+    over the values starting in that word) is their OR.  Cost is per symbol, not per bit.
+    Returns (bytes, end bit of each value).
+    """
     widths = np.asarray(widths, dtype=np.int64)
     ends = np.cumsum(widths)
     if len(ends) == 0 or ends[-1] == 0:
         return b"", ends
-    chunks = []
-    step = 1 << 17  # bounds the temporaries to a few tens of MB whatever the input size
-    for lo in range(0, len(widths), step):
-        w = widths[lo : lo + step]
-        e = ends[lo : lo + step]
-        base = int(e[0] - w[0])
-        shift = np.repeat(e - 1 - base, w) - np.arange(int(e[-1]) - base)
-        bits = (np.repeat(values[lo : lo + step], w) >> shift.astype(np.uint64)) & np.uint64(1)
-        chunks.append(bits.astype(np.uint8))
-    return np.packbits(np.concatenate(chunks)).tobytes(), ends
+    n_bits = int(ends[-1])
+    values = np.asarray(values, dtype=np.uint64)
+    # Short codes (bytes): first merge neighbours pairwise while the merged width stays <= 57,
+    # which divides the per-value work below by up to 4.
+    max_w = int(widths.max())
+    while len(widths) > 1 and 2 * max_w <= 57:
+        if len(widths) % 2:
+            values, widths = np.append(values, np.uint64(0)), np.append(widths, 0)
+        values = (values[0::2] << widths[1::2].astype(np.uint64)) | values[1::2]
+        widths = widths[0::2] + widths[1::2]
+        max_w *= 2
+    starts = np.cumsum(widths) - widths
+    word = starts >> 6
+    tail = (starts & 63) + widths  # end of the value relative to its first word's start
+    fits = tail <= 64
+    head = np.where(fits, values << (64 - np.minimum(tail, 64)).astype(np.uint64),
+                    values >> (np.maximum(tail, 64) - 64).astype(np.uint64))
+    words = np.zeros((n_bits + 63) // 64 + 1, np.uint64)
+    first = np.flatnonzero(np.diff(word, prepend=-1))
+    words[word[first]] = np.add.reduceat(head, first)
+    spill = np.flatnonzero(~fits)  # only a word's last value can spill, so targets are distinct
+    words[word[spill] + 1] |= values[spill] << (128 - tail[spill]).astype(np.uint64)
+    return words.astype(">u8").tobytes()[: (n_bits + 7) // 8], ends
 
 
 def encode_symbols(code: Code, syms: np.ndarray, extra_vals=None):
     """Bit-pack ``syms`` with ``code``; returns (payload, n_bits, bit offsets of the hard streams)."""
-    syms = np.asarray(syms, dtype=np.int64)
-    nx = code.extra[syms]
-    values = code.codes[syms] << nx.astype(np.uint64)
-    if extra_vals is not None:
-        values |= np.asarray(extra_vals, dtype=np.uint64)
-    payload, ends = pack_bits(values, code.lengths[syms] + nx)
+    syms = np.asarray(syms)
+    if code.extra.any():
+        nx = code.extra[syms]
+        values = code.codes[syms] << nx.astype(np.uint64)
+        if extra_vals is not None:
+            values |= np.asarray(extra_vals, dtype=np.uint64)
+        widths = code.lengths[syms] + nx
+    else:
+        values, widths = code.codes[syms], code.lengths[syms]
+    payload, ends = pack_bits(values, widths)
     n_bits = int(ends[-1]) if len(ends) else 0
     offsets = ends[np.arange(SYNC_SYMBOLS, len(syms), SYNC_SYMBOLS) - 1]
     return payload, n_bits, offsets
-
-
-def _chase(nxt: np.ndarray, seeds: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Follow every seed's decode chain in lockstep until each has passed its end; rows = steps."""
-    pos = seeds
-    rows = [pos]
-    while True:
-        for _ in range(8):
-            pos = nxt[pos]
-            rows.append(pos)
-        if (pos >= ends).all():
-            return np.stack(rows)
-
-
-def locate_symbols(nxt: np.ndarray, n_bits: int, hard: np.ndarray) -> np.ndarray:
-    """Start bit of every symbol, given nxt[p] = start of the symbol after one starting at p.
-
-    Seeds are the hard stream starts plus speculative seeds every SOFT_SPACING bits.  Huffman
-    codes self-synchronise, so a chain started mid-symbol soon joins the true chain; a segment
-    is accepted once the true entry (the previous segment's exit) lies on its chain, otherwise
-    it is re-chased from that entry.  Hard starts must be hit exactly.
-    """
-    seeds = np.union1d(hard, np.arange(0, n_bits, SOFT_SPACING))
-    is_hard = np.isin(seeds, hard)
-    ends = np.append(seeds[1:], n_bits)
-    chains = _chase(nxt, seeds, ends)
-    for _ in range(6):
-        exits = np.where(chains >= ends, chains, _BIG).min(axis=0)
-        entry = np.concatenate(([0], exits[:-1]))
-        bad = ~(is_hard | (chains == entry).any(axis=0))
-        if not bad.any():
-            if (entry[is_hard] != seeds[is_hard]).any():
-                raise ArchiveCorrupt("stream offsets disagree with the decoded bits")
-            valid = (chains >= entry) & (chains < ends)
-            return chains.T[valid.T]
-        redo = _chase(nxt, entry[bad], ends[bad])
-        chains = _merge(chains, redo, bad, n_bits)
-    # Pathological codes that never resynchronise: decode from the exact hard starts only.
-    hard_ends = np.append(hard[1:], n_bits)
-    chains = _chase(nxt, hard, hard_ends)
-    exits = np.where(chains >= hard_ends, chains, _BIG).min(axis=0)
-    if (exits[:-1] != hard[1:]).any():
-        raise ArchiveCorrupt("stream offsets disagree with the decoded bits")
-    return chains.T[(chains < hard_ends).T]
-
-
-def _merge(chains, redo, bad, fill):
-    rows = max(len(chains), len(redo))
-    out = np.full((rows, chains.shape[1]), fill, dtype=chains.dtype)
-    out[: len(chains)] = chains
-    out[:, bad] = fill
-    out[: len(redo), bad] = redo
-    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 from functools import lru_cache
 
@@ -47,11 +46,28 @@ def tokenize(data: bytes, encoding: str) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
-def detokenize(ids: np.ndarray, encoding: str) -> bytes:
+@lru_cache(maxsize=None)
+def vocab_bytes(encoding: str):
+    """(all ordinary tokens' bytes concatenated, start of each id's bytes, length of each id's bytes)."""
     enc, valid, _ = vocab_info(encoding)
+    pieces = [b""] * len(valid)
+    for token, rank in enc._mergeable_ranks.items():
+        pieces[rank] = token
+    lens = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    return np.frombuffer(b"".join(pieces), np.uint8), np.cumsum(lens) - lens, lens
+
+
+def detokenize(ids: np.ndarray, encoding: str) -> bytes:
+    """Bytes of a token id sequence: one vectorised gather from the vocabulary's byte table."""
+    _, valid, _ = vocab_info(encoding)
     if len(ids) and (ids.min() < 0 or ids.max() >= len(valid) or not valid[ids].all()):
         raise ArchiveCorrupt("decoded an id that is not an ordinary token")
-    return enc.decode_bytes(ids.tolist())
+    buf, start, lens = vocab_bytes(encoding)
+    n = lens[ids]
+    ends = np.cumsum(n)
+    total = int(ends[-1]) if len(ends) else 0
+    idx = np.repeat(start[ids] - (ends - n), n) + np.arange(total)
+    return buf[idx].tobytes()
 
 
 def to_buckets(v: np.ndarray):
@@ -80,63 +96,100 @@ def _kgram_hash(c: np.ndarray, k: int) -> np.ndarray:
     return h
 
 
-def match_lengths(prefix: np.ndarray, toks: np.ndarray):
+def prefix_index(prefix: np.ndarray):
+    """(sorted distinct MIN_MATCH-gram hashes of ``prefix``, position of each one's last occurrence).
+
+    Built once per table (CodeTable caches it), so encoding sorts only the segment's own hashes.
+    """
+    h = _kgram_hash(np.asarray(prefix, np.int64), MIN_MATCH) if len(prefix) >= MIN_MATCH else np.zeros(0, np.uint64)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    last = np.append(hs[1:] != hs[:-1], True) if len(hs) else np.zeros(0, bool)
+    return hs[last], order[last].astype(np.int64)
+
+
+def match_lengths(prefix: np.ndarray, toks: np.ndarray, index=None):
     """For each position of ``toks``: length and distance of a match with earlier tokens.
 
-    The candidate is the most recent earlier occurrence (in prefix + toks) of the MIN_MATCH-gram
-    starting there; runs of candidates on one diagonal extend the match (all vectorised).
+    The candidate is the most recent earlier occurrence of the MIN_MATCH-gram starting there:
+    inside the segment (one sort of the segment's hash|position keys) or else in the prefix
+    (binary search in ``index`` = prefix_index(prefix)); candidates are verified token by token
+    and runs of candidates on one diagonal extend the match (all vectorised).
     """
-    comb = np.concatenate([prefix, toks]).astype(np.int64)
     n, base, k = len(toks), len(prefix), MIN_MATCH
     if n < k:
         return np.zeros(n, np.int64), np.zeros(n, np.int64)
-    h = _kgram_hash(comb, k)
-    order = np.argsort(h, kind="stable")
-    same = h[order[1:]] == h[order[:-1]]
-    prev = np.full(len(h), -1, np.int64)
-    prev[order[1:][same]] = order[:-1][same]
-    i = np.arange(base, len(h))
-    j = prev[base:]
-    ok = j >= 0
-    for t in range(k):  # hashes can collide: verify the tokens
-        ok &= comb[i + t] == comb[np.maximum(j, 0) + t]
+    comb = np.concatenate([prefix, toks]).astype(np.int64)
+    ph, ppos = prefix_index(prefix) if index is None else index
+    h = _kgram_hash(comb[base:], k)
+    m = len(h)
+    # One plain sort of (hash high bits | position): equal hashes end up adjacent in position
+    # order, which is what a stable argsort gave, at a fraction of the cost.
+    pos_bits = np.uint64(max(1, int(m).bit_length()))
+    key = np.sort((h >> pos_bits) << pos_bits | np.arange(m, dtype=np.uint64))
+    kpos = (key & ((np.uint64(1) << pos_bits) - np.uint64(1))).astype(np.int64)
+    same = (key[1:] >> pos_bits) == (key[:-1] >> pos_bits)
+    j = np.full(m, -1, np.int64)
+    j[kpos[1:][same]] = kpos[:-1][same] + base
+    if len(ph):
+        miss = kpos[j[kpos] < 0]  # in (nearly) hash order: cache-friendly binary searches
+        at = np.minimum(np.searchsorted(ph, h[miss]), len(ph) - 1)
+        hit = ph[at] == h[miss]
+        j[miss[hit]] = ppos[at[hit]]
+    i = np.arange(base, base + m)
+    # Hashes can collide (and the sort key drops hash bits): verify the k = 4 tokens themselves,
+    # as two exact 64-bit pairs (token ids < 2**32).
+    u = comb.astype(np.uint64)
+    pair = (u[:-1] << np.uint64(32)) | u[1:]
+    jj = np.maximum(j, 0)
+    ok = (j >= 0) & (pair[i] == pair[jj]) & (pair[i + 2] == pair[jj + 2])
     dist = np.where(ok, i - j, 0)
     ok &= dist <= MAX_DIST
     cont = ok[:-1] & ok[1:] & (dist[:-1] == dist[1:])
-    stops = np.flatnonzero(~np.append(cont, False))
-    run_end = stops[np.searchsorted(stops, np.arange(len(i)))]
+    run_end = _next_at_or_after(np.append(~cont, True))
     lengths = np.zeros(n, np.int64)
-    lengths[: len(i)] = np.where(ok, run_end - np.arange(len(i)) + k, 0)
-    return lengths, np.pad(dist, (0, n - len(i)))
+    lengths[:m] = np.where(ok, run_end - np.arange(m) + k, 0)
+    return lengths, np.pad(dist, (0, n - m))
+
+
+def _next_at_or_after(mask: np.ndarray) -> np.ndarray:
+    """For every index p, the smallest q >= p with mask[q] (len(mask) when there is none)."""
+    n = len(mask)
+    at = np.where(mask, np.arange(n), n)
+    return np.minimum.accumulate(at[::-1])[::-1]
 
 
 def greedy_parse(lengths: np.ndarray, dists: np.ndarray):
-    """Greedy left-to-right choice of matches; returns (starts, lengths, distances)."""
-    cand = np.flatnonzero(lengths >= MIN_MATCH).tolist()
-    lens, dl = lengths.tolist(), dists.tolist()
-    starts, out_len, out_dist = [], [], []
-    i = q = 0
-    while q < len(cand):
-        s = cand[q]
-        if s < i:
-            q = bisect.bisect_left(cand, i, q)
-            continue
-        length = min(lens[s], MAX_MATCH)
-        starts.append(s)
-        out_len.append(length)
-        out_dist.append(dl[s])
-        i = s + length
-        q += 1
-    return (np.asarray(starts, np.int64), np.asarray(out_len, np.int64), np.asarray(out_dist, np.int64))
+    """Greedy left-to-right choice of matches; returns (starts, lengths, distances).
+
+    ``nxt[p]`` is the first match candidate at or after p, so the Python loop runs once per
+    chosen match (matches are far fewer than tokens).
+    """
+    cand = np.flatnonzero(lengths >= MIN_MATCH)
+    if not len(cand):
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    is_cand = np.append(lengths >= MIN_MATCH, True)  # sentinel candidate n
+    nxt = _next_at_or_after(is_cand)
+    rank = np.cumsum(is_cand) - 1  # index in cand of each candidate position (n -> len(cand))
+    # For each candidate: index (in cand) of the first candidate after the match taken there.
+    after = rank[nxt[cand + np.minimum(lengths[cand], MAX_MATCH)]].tolist()
+    chosen = []
+    c, n_cand = 0, len(cand)
+    while c < n_cand:
+        chosen.append(c)
+        c = after[c]
+    starts = cand[chosen]
+    return starts, np.minimum(lengths[starts], MAX_MATCH), dists[starts]
 
 
-def parse(prefix: np.ndarray, toks: np.ndarray):
+def parse(prefix: np.ndarray, toks: np.ndarray, index=None):
     """LZ77 parse of ``toks`` against ``prefix``: (is_match_start mask of kept positions, ...).
 
     Returns (positions, match_len, match_dist): the kept positions in order (literals and match
     starts); match_len is 0 for literals.
     """
-    starts, lens, dists = greedy_parse(*match_lengths(prefix, toks))
+    starts, lens, dists = greedy_parse(*match_lengths(prefix, toks, index))
     n = len(toks)
     delta = np.bincount(starts, minlength=n + 1)[: n + 1] - np.bincount(starts + lens, minlength=n + 1)[: n + 1]
     covered = np.cumsum(delta)[:n] > 0
@@ -151,23 +204,32 @@ def parse(prefix: np.ndarray, toks: np.ndarray):
 
 
 def expand(prefix: np.ndarray, literal: np.ndarray, mlen: np.ndarray, mdist: np.ndarray) -> np.ndarray:
-    """Inverse of parse: per symbol a literal id (mlen 0) or a copy; resolved by pointer jumping."""
+    """Inverse of parse: per symbol a literal id (mlen 0) or a copy; resolved by pointer jumping.
+
+    Positions are in prefix + output coordinates, where ``ext`` holds the prefix followed by each
+    symbol's literal repeated over its span (meaningful at literal positions only).  Every
+    copied token refers to an earlier position; only refs that still point at copied tokens are
+    jumped (ref = ref[ref]), so each round touches the unresolved few and the depth halves per
+    round.  Finally every token is ``ext[ref]``.
+    """
     counts = np.where(mlen > 0, mlen, 1)
     total = int(counts.sum())
     base = len(prefix)
-    owner = np.repeat(np.arange(len(counts)), counts)
-    here = np.arange(total) + base
-    ref = here - np.where(mlen > 0, mdist, 0)[owner]
+    idx = np.int32 if base + total < (1 << 31) else np.int64
+    back = np.repeat(np.where(mlen > 0, mdist, 0).astype(idx), counts)
+    ref = np.arange(base, base + total, dtype=idx) - back
     if total and ref.min() < 0:
         raise ArchiveCorrupt("match reaches before the dictionary")
-    for _ in range(64):  # each round doubles the resolved copy depth
-        inner = ref >= base
-        nref = ref.copy()
-        nref[inner] = ref[ref[inner] - base]
-        if (nref == ref).all():
+    pend = np.flatnonzero(back)
+    for _ in range(64):  # depth <= total < 2**40, halved every round
+        r = ref[pend] - base
+        inner = r >= 0
+        inner[inner] = back[r[inner]] > 0  # still pointing at a copied token
+        pend = pend[inner]
+        if not len(pend):
             break
-        ref = nref
+        ref[pend] = ref[ref[pend] - base]
     else:
         raise ArchiveCorrupt("unresolvable match chain")
-    values = literal[owner]
-    return np.where(ref < base, prefix[np.minimum(ref, max(base - 1, 0))] if base else 0, values[np.maximum(ref - base, 0)])
+    ext = np.concatenate([prefix, np.repeat(literal, counts)])
+    return ext[ref]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ArchiveCorrupt
-from .huffman import SYNC_SYMBOLS, Code, encode_symbols, locate_symbols
+from .huffman import SYNC_SYMBOLS, Code, encode_symbols
+from .lockstep import Chaser, locate_symbols
 
 
 def put_varint(out: bytearray, value: int) -> None:
@@ -72,7 +73,9 @@ def read_section_header(r: Reader, n_syms: int | None):
     if len(hard) > 1 and (np.diff(hard) <= 0).any() or hard[-1] >= max(n_bits, 1):
         raise ArchiveCorrupt("bad stream offsets")
     start = r.pos
-    r.take((n_bits + 7) // 8)
+    payload = r.take((n_bits + 7) // 8)
+    if n_bits % 8 and payload[-1] & ((1 << (8 - n_bits % 8)) - 1):
+        raise ArchiveCorrupt("non-zero padding after the last symbol")
     return n_syms, n_bits, np.asarray(hard, dtype=np.int64), start
 
 
@@ -84,32 +87,21 @@ def decode_section(r: Reader, padded: bytes, code: Code, n_syms: int | None = No
     if code.max_len == 0:
         raise ArchiveCorrupt("section uses an empty code")
     sym_tab, clen_tab, adv_tab = code.peek_tables()
-    peek = _peek_all(padded, start, n_bits, code.max_len)
-    nxt = np.empty(n_bits + 1, np.int64)
-    np.minimum(np.arange(n_bits) + adv_tab[peek], n_bits, out=nxt[:n_bits])
-    nxt[n_bits] = n_bits
-    pos = locate_symbols(nxt, n_bits, hard)
-    idx = peek[pos]
-    if len(pos) != n_syms or pos[-1] + adv_tab[idx[-1]] != n_bits:
-        raise ArchiveCorrupt("symbol count or stream end mismatch")
-    syms = sym_tab[idx].astype(np.int64)
-    if (syms < 0).any():
+    chaser = Chaser(padded, start, n_bits, adv_tab, max(code.max_len, 1))
+    has_extra = bool(code.extra.any())
+    pos, idx = locate_symbols(chaser, n_bits, hard, n_syms, want_pos=has_extra)
+    syms = sym_tab[idx]
+    if syms.min() < 0:
         raise ArchiveCorrupt("invalid Huffman code")
+    if not has_extra:
+        return syms, None
+    syms = syms.astype(np.int64)
     extras = np.zeros(n_syms, np.uint64)
     nx = code.extra[syms]
     has = np.flatnonzero(nx)
     if len(has):
         extras[has] = _read_bits(padded, start, pos[has] + clen_tab[idx[has]], nx[has])
     return syms, extras
-
-
-def _peek_all(padded: bytes, start: int, n_bits: int, width: int) -> np.ndarray:
-    """The ``width``-bit window starting at every bit position of the section (width <= 24)."""
-    n_bytes = (n_bits + 7) // 8
-    words = np.ndarray((n_bytes,), dtype=">u4", buffer=padded, offset=start, strides=(1,))
-    shifts = (32 - width - np.arange(8)).astype(np.uint32)
-    windows = (words.astype(np.uint32)[:, None] >> shifts) & np.uint32((1 << width) - 1)
-    return windows.ravel()[:n_bits]
 
 
 def _read_bits(padded: bytes, start: int, bitpos: np.ndarray, widths: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import ArchiveCorrupt
 from .huffman import Code, code_lengths, kraft_ok
-from .lz import BUCKET_EXTRA, MIN_MATCH, N_BUCKETS, _kgram_hash, parse, to_buckets, tokenize, vocab_info
+from .lz import BUCKET_EXTRA, MIN_MATCH, N_BUCKETS, _kgram_hash, parse, prefix_index, to_buckets, tokenize, vocab_info
 
 TABLE_MAGIC = b"CSTB"
 TABLE_VERSION = 1
@@ -35,6 +35,7 @@ class CodeTable:
         self.table_id = (int.from_bytes(hashlib.sha256(self._bytes).digest()[:8], "big") >> 1) or 1
         self._codes = None
         self._index = None
+        self._prefix_index = None
 
     @property
     def escape(self) -> int:
@@ -51,6 +52,12 @@ class CodeTable:
             extra = np.concatenate([np.zeros(len(self.tokens), np.int64), [self.escape_bits], BUCKET_EXTRA])
             self._codes = (Code(self.main_lengths, extra), Code(self.dist_lengths, BUCKET_EXTRA))
         return self._codes
+
+    def prefix_index(self):
+        """Sorted hashes of the prefix's MIN_MATCH-grams and their last positions (built once)."""
+        if self._prefix_index is None:
+            self._prefix_index = prefix_index(self.dict_tokens)
+        return self._prefix_index
 
     def index_of(self, ids: np.ndarray) -> np.ndarray:
         """Main-alphabet index of each token id; the escape symbol for ids not in the table."""
@@ -137,8 +144,9 @@ def train_table(samples: Iterable[bytes], *, encoding: str = "o200k_base") -> Co
     lens = np.ones(N_BUCKETS, np.float64)  # +1 smoothing: every length/distance stays codable
     dists = np.ones(N_BUCKETS, np.int64)
     n_literals = n_held = 0
+    probe_index = prefix_index(probe_prefix)
     for toks in held_out or token_lists:
-        keep, mlen, mdist = parse(probe_prefix, toks)
+        keep, mlen, mdist = parse(probe_prefix, toks, probe_index)
         n_literals += int((mlen == 0).sum())
         n_held += len(toks)
         lens += np.bincount(to_buckets(mlen[mlen > 0] - MIN_MATCH)[0], minlength=N_BUCKETS)
