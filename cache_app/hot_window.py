@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -14,8 +15,9 @@ from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run, scri
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One item of a context: seq, token count and canonical JSON (a tuple: built thousands of times per read)."""
+
     seq: int
     tokens: int
     raw: str
@@ -25,8 +27,10 @@ class Entry:
 
     @classmethod
     def decode(cls, value) -> "Entry":
-        text = value.decode("utf-8") if isinstance(value, bytes) else value
-        seq, tokens, raw = text.split(":", 2)
+        if isinstance(value, bytes):
+            seq, tokens, raw = value.split(b":", 2)
+            return cls(int(seq), int(tokens), raw.decode("utf-8"))
+        seq, tokens, raw = value.split(":", 2)
         return cls(int(seq), int(tokens), raw)
 
 
@@ -100,7 +104,7 @@ def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
     if not result:
         return None
     version, last_seq, tokens, full, entries = result
-    return Window(int(version), int(last_seq), int(tokens), full in (b"1", "1", 1), [Entry.decode(e) for e in entries])
+    return Window(int(version), int(last_seq), int(tokens), full in (b"1", "1", 1), list(map(Entry.decode, entries)))
 
 
 def window_rebuild(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from django.conf import settings
 
@@ -13,10 +14,13 @@ def _prefix() -> str:
     return f"{settings.CONVOSTORE['KEY_PREFIX']}:{VERSION}"
 
 
+_SAFE_PART = re.compile(r"[A-Za-z0-9_.-]+\Z")
+
+
 def _part(value) -> str:
     """Key parts are escaped so that no tenant-chosen string can forge another key."""
     text = str(value)
-    if all(c.isalnum() or c in "_.-" for c in text) and text:
+    if _SAFE_PART.match(text):
         return text
     return "h" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 

@@ -18,7 +18,8 @@ from convostore.errors import Conflict, NotFound, ValidationFailed
 
 from .. import canonical
 from ..models import Conversation, IdempotencyRecord, InvalidationOutbox, Item, Response, Tenant, Tombstone
-from .upsert import IdempotencyRace, conversation_bump, idempotency_remember
+from .fast_append import append_statement
+from .upsert import IdempotencyRace, conversation_bump, explain_refusal, idempotency_remember
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +234,13 @@ def conversation_append(
     prepared = prepare_items(items, encoding=tenant.encoding)
     if not prepared:
         raise ValidationFailed("Send at least one item.", param="items", code="empty_items")
+    if not idempotency_key:
+        outcome = _append_fast(
+            tenant=tenant, conversation_id=conversation_id, prepared=prepared, expected_version=expected_version,
+            metadata=metadata, ttl_seconds=ttl_seconds,
+        )
+        apply_hot(outcome.hot)
+        return outcome
     try:
         outcome = _append_tx(
             tenant=tenant,
@@ -252,6 +260,50 @@ def conversation_append(
             raise Conflict("An item id is already used in this conversation.", param="items", code="item_id_taken") from None
         raise
     apply_hot(outcome.hot)
+    return outcome
+
+
+def _append_fast(*, tenant, conversation_id, prepared, expected_version, metadata, ttl_seconds, retried=False) -> Outcome:
+    """No Idempotency-Key: the whole append is one statement (one Postgres round trip, atomic by itself)."""
+    sizes = [len(p.raw.encode("utf-8")) for p in prepared]
+    if len(prepared) > tenant.max_items or sum(sizes) > tenant.max_bytes:
+        raise ValidationFailed("The items exceed this tenant's per-conversation limits.", param="items", code="conversation_full")
+    if any(p.client_id for p in prepared):
+        existing = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).first()
+        if existing is not None:
+            _check_item_ids(existing.path(), prepared)
+    try:
+        row = append_statement(
+            tenant=tenant, conversation_id=conversation_id, prepared=prepared, sizes=sizes,
+            expected_version=expected_version, metadata=metadata, ttl_seconds=ttl_seconds,
+        )
+    except IntegrityError as exc:
+        if _constraint(exc) == "item_id_unique":
+            raise Conflict("An item id is already used in this conversation.", param="items", code="item_id_taken") from None
+        raise
+    if row is None:
+        explain_refusal(tenant=tenant, conversation_id=conversation_id, expected_version=expected_version,
+                        n=len(prepared), added_bytes=sum(sizes))
+        if retried:
+            raise Conflict("The conversation changed concurrently; retry.", param="conversation_id", code="conflict")
+        return _append_fast(tenant=tenant, conversation_id=conversation_id, prepared=prepared,
+                            expected_version=expected_version, metadata=metadata, ttl_seconds=ttl_seconds, retried=True)
+    pk, version, last_seq, created = row
+    first = last_seq - len(prepared) + 1
+    entries = [Entry(first + offset, p.tokens, p.raw) for offset, p in enumerate(prepared)]
+    body = {
+        "conversation_id": conversation_id,
+        "version": version,
+        "items": [{"id": p.item["id"], "seq": e.seq} for p, e in zip(prepared, entries)],
+    }
+    outcome = Outcome(201, body)
+    outcome.hot = [
+        HotUpdate(
+            tenant_id=tenant.pk, conversation_id=conversation_id, previous_version=version - 1, version=version,
+            last_seq=last_seq, tokens_added=sum(e.tokens for e in entries), window_size=tenant.window_size,
+            entries=entries, created_empty=created,
+        )
+    ]
     return outcome
 
 

@@ -65,7 +65,9 @@ def conversation_bump(*, tenant: Tenant, conversation_id: str, n: int, added_byt
         cursor.execute(_UPSERT, params)
         row = cursor.fetchone()
     if row is None:
-        _explain_refusal(tenant, conversation_id, expected_version)
+        explain_refusal(tenant=tenant, conversation_id=conversation_id, expected_version=expected_version, n=n,
+                        added_bytes=added_bytes)
+        raise Conflict("The conversation changed concurrently; retry.", param="conversation_id", code="conflict")
     pk, version, last_seq, lineage, created = row
     if isinstance(lineage, str):
         lineage = json.loads(lineage)
@@ -90,15 +92,24 @@ def _version_conflict(expected: int, current: int) -> Conflict:
     )
 
 
-def _explain_refusal(tenant: Tenant, conversation_id: str, expected_version: int | None):
+def explain_refusal(*, tenant: Tenant, conversation_id: str, expected_version: int | None, n: int = 0, added_bytes: int = 0) -> None:
+    """Raise the 409/400 for an append that changed nothing; returns only if nothing explains it (a race: retry)."""
     current = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).values(
         "version", "item_count", "byte_count").first()
+    if current is None:
+        if Tombstone.objects.filter(tenant=tenant, conversation_id=conversation_id, expires_at__gt=timezone.now()).exists():
+            raise Conflict("This conversation id was deleted recently and cannot be reused yet.",
+                           param="conversation_id", code="conversation_deleted")
+        if expected_version not in (None, 0):
+            raise _version_conflict(expected_version, 0)
+        return
     if expected_version is not None and current["version"] != expected_version:
         raise _version_conflict(expected_version, current["version"])
-    raise ValidationFailed(
-        f"A conversation may hold at most {tenant.max_items} items and {tenant.max_bytes} bytes.",
-        param="items", code="conversation_full",
-    )
+    if current["item_count"] + n > tenant.max_items or current["byte_count"] + added_bytes > tenant.max_bytes:
+        raise ValidationFailed(
+            f"A conversation may hold at most {tenant.max_items} items and {tenant.max_bytes} bytes.",
+            param="items", code="conversation_full",
+        )
 
 
 _REMEMBER = """
