@@ -107,6 +107,35 @@ def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
     return Window(int(version), int(last_seq), int(tokens), full in (b"1", "1", 1), list(map(Entry.decode, entries)))
 
 
+@dataclass(frozen=True)
+class JoinedWindow:
+    version: int
+    last_seq: int
+    full: bool
+    tokens: int
+    count: int
+    items_json: str
+
+    def covers(self, upto_seq: int) -> bool:
+        return self.full and upto_seq <= self.last_seq
+
+
+def window_join(*, tenant_id: int, conversation_id: str, upto_seq: int) -> JoinedWindow | None:
+    """Resolve's read: items up to ``upto_seq`` joined in Redis (one round trip with the LRU touch), or None."""
+    window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
+
+    def build(pipe):
+        evalsha(pipe, "window_join", window_keys, [_ttl(), upto_seq])
+        lru.touch(pipe, tenant_id, conversation_id)
+
+    with guarded("window_join") as client:
+        result = pipeline_run(client, build, scripts=["window_join"])[0]
+    if not result:
+        return None
+    version, last_seq, full, tokens, count, joined = result
+    return JoinedWindow(int(version), int(last_seq), full in (b"1", "1", 1), int(tokens), int(count), joined.decode("utf-8"))
+
+
 def window_rebuild(
     *, tenant_id: int, conversation_id: str, version: int, last_seq: int, tokens: int, window_size: int, entries: list[Entry], full: bool
 ) -> bool:

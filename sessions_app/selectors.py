@@ -40,25 +40,34 @@ def _has_archive(conversation: Conversation) -> bool:
     return bool(ancestors) and Conversation.objects.filter(pk__in=ancestors, archived_upto_seq__gt=0).exists()
 
 
-def context_tokens(entries: list[Entry]) -> int:
-    return sum(entry.tokens for entry in entries) + (tokens.TOKENS_REPLY_PRIMING if entries else 0)
-
-
 @dataclass
 class Resolved:
     conversation_id: str
     response_id: str
     version: int
-    entries: list[Entry]
+    items_json: str  # the stored item bytes joined with ","
+    item_count: int
+    item_tokens: int
     source: str  # "redis" or "postgres"
+    entries: list[Entry] | None = None  # when read from Postgres
+
+    @classmethod
+    def from_entries(cls, conversation_id, response_id, version, entries, source) -> "Resolved":
+        joined = ",".join(entry.raw for entry in entries)
+        return cls(conversation_id, response_id, version, joined, len(entries), sum(e.tokens for e in entries), source, entries)
+
+    @property
+    def estimated_input_tokens(self) -> int:
+        return self.item_tokens + (tokens.TOKENS_REPLY_PRIMING if self.item_count else 0)
 
     def body_json(self) -> str:
         """The resolve answer as JSON text; stored item bytes are spliced in, never re-serialised."""
-        head = json.dumps({"conversation_id": self.conversation_id, "response_id": self.response_id}, ensure_ascii=False, separators=(",", ":"))[:-1]
-        items = ",".join(entry.raw for entry in self.entries)
+        head = json.dumps(
+            {"conversation_id": self.conversation_id, "response_id": self.response_id}, ensure_ascii=False, separators=(",", ":")
+        )[:-1]
         return (
-            f'{head},"items":[{items}],"version":{self.version},'
-            f'"estimated_input_tokens":{context_tokens(self.entries)}}}'
+            f'{head},"items":[{self.items_json}],"version":{self.version},'
+            f'"estimated_input_tokens":{self.estimated_input_tokens}}}'
         )
 
 
@@ -75,10 +84,11 @@ def response_resolve(*, tenant: Tenant, response_id: str, prefetched: dict | Non
             hit = hot_window.response_lookup(tenant_id=tenant.pk, response_id=response_id)
         if hit is not None:
             conversation_id, last_seq = hit
-            window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation_id)
+            window = hot_window.window_join(tenant_id=tenant.pk, conversation_id=conversation_id, upto_seq=last_seq)
             if window is not None and window.covers(last_seq):
                 metrics.window_events.labels(event="hit").inc()
-                return Resolved(conversation_id, response_id, window.version, window.upto(last_seq), "redis")
+                return Resolved(conversation_id, response_id, window.version, window.items_json, window.count,
+                                window.tokens, "redis")
         metrics.window_events.labels(event="miss").inc()
     except RedisUnavailable:
         pass
@@ -96,7 +106,7 @@ def _resolve_from_postgres(tenant: Tenant, response_id: str) -> Resolved:
         tenant_id=tenant.pk, response_id=response_id, conversation_id=conversation.conversation_id, last_seq=response.last_seq
     )
     mine = [entry for entry in entries if entry.seq <= response.last_seq]
-    return Resolved(conversation.conversation_id, response_id, conversation.version, mine, "postgres")
+    return Resolved.from_entries(conversation.conversation_id, response_id, conversation.version, mine, "postgres")
 
 
 def window_refresh(tenant: Tenant, conversation: Conversation, entries: list[Entry]) -> None:

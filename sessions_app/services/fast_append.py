@@ -14,31 +14,19 @@ from django.db import connection
 from django.utils import timezone
 
 from ..models import Tenant
+from .upsert import BUMP_ON_CONFLICT, CONVERSATION_COLUMNS, NEW_CONVERSATION_VALUES
 
-_APPEND = """
+_APPEND = f"""
 WITH conv AS (
-    INSERT INTO sessions_app_conversation AS c (
-        tenant_id, conversation_id, version, last_seq, parent_id, fork_seq, lineage, tier, item_count, byte_count,
-        token_count, archived_upto_seq, metadata, ttl_seconds, created_at, last_active_at, prefix_fingerprint,
-        apc_fingerprint_changes)
-    SELECT %(tenant)s, %(conversation_id)s, 1, %(n)s, NULL, NULL, '[]'::jsonb, 'hot', %(n)s, %(bytes)s,
-        %(tokens)s, 0, %(metadata)s::jsonb, %(ttl)s, %(now)s, %(now)s, '', 0
+    INSERT INTO sessions_app_conversation AS c ({CONVERSATION_COLUMNS})
+    SELECT {NEW_CONVERSATION_VALUES}
     WHERE NOT EXISTS (
             SELECT 1 FROM sessions_app_tombstone t
             WHERE t.tenant_id = %(tenant)s AND t.conversation_id = %(conversation_id)s AND t.expires_at > %(now)s)
         AND (%(expected)s::bigint IS NULL OR %(expected)s::bigint = 0 OR EXISTS (
             SELECT 1 FROM sessions_app_conversation e
             WHERE e.tenant_id = %(tenant)s AND e.conversation_id = %(conversation_id)s))
-    ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
-        version = c.version + 1,
-        last_seq = c.last_seq + %(n)s,
-        item_count = c.item_count + %(n)s,
-        byte_count = c.byte_count + %(bytes)s,
-        token_count = c.token_count + %(tokens)s,
-        last_active_at = EXCLUDED.last_active_at
-    WHERE (%(expected)s::bigint IS NULL OR c.version = %(expected)s::bigint)
-        AND c.item_count + %(n)s <= %(max_items)s
-        AND c.byte_count + %(bytes)s <= %(max_bytes)s
+    {BUMP_ON_CONFLICT}
     RETURNING c.id, c.version, c.last_seq, (c.xmax = 0) AS inserted
 ), items AS (
     INSERT INTO sessions_app_item (conversation_id, seq, item_id, type, role, raw, byte_size, token_count, response_id, created_at)

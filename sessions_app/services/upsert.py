@@ -15,14 +15,13 @@ from ..models import Conversation, Tenant, Tombstone
 # INSERT … ON CONFLICT DO UPDATE both creates the row and takes its row lock, so a new id and an
 # existing one cost the same single round trip; the WHERE clause refuses a stale expected_version
 # or a conversation over its limits without changing anything (no row comes back).
-_UPSERT = """
-INSERT INTO sessions_app_conversation AS c (
-    tenant_id, conversation_id, version, last_seq, parent_id, fork_seq, lineage, tier, item_count, byte_count,
-    token_count, archived_upto_seq, metadata, ttl_seconds, created_at, last_active_at, prefix_fingerprint,
-    apc_fingerprint_changes)
-VALUES (%(tenant)s, %(conversation_id)s, 1, %(n)s, NULL, NULL, '[]', 'hot', %(n)s, %(bytes)s,
-    %(tokens)s, 0, %(metadata)s, %(ttl)s, %(now)s, %(now)s, '', 0)
-ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
+# Shared by the keyed append (below) and the one-statement append (fast_append.py).
+CONVERSATION_COLUMNS = """tenant_id, conversation_id, version, last_seq, parent_id, fork_seq, lineage, tier, item_count,
+    byte_count, token_count, archived_upto_seq, metadata, ttl_seconds, created_at, last_active_at, prefix_fingerprint,
+    apc_fingerprint_changes"""
+NEW_CONVERSATION_VALUES = """%(tenant)s, %(conversation_id)s, 1, %(n)s, NULL, NULL, '[]'::jsonb, 'hot', %(n)s,
+    %(bytes)s, %(tokens)s, 0, %(metadata)s::jsonb, %(ttl)s, %(now)s, %(now)s, '', 0"""
+BUMP_ON_CONFLICT = """ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
     version = c.version + 1,
     last_seq = c.last_seq + %(n)s,
     item_count = c.item_count + %(n)s,
@@ -31,7 +30,12 @@ ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET
     last_active_at = EXCLUDED.last_active_at
 WHERE (%(expected)s::bigint IS NULL OR c.version = %(expected)s::bigint)
     AND c.item_count + %(n)s <= %(max_items)s
-    AND c.byte_count + %(bytes)s <= %(max_bytes)s
+    AND c.byte_count + %(bytes)s <= %(max_bytes)s"""
+
+_UPSERT = f"""
+INSERT INTO sessions_app_conversation AS c ({CONVERSATION_COLUMNS})
+VALUES ({NEW_CONVERSATION_VALUES})
+{BUMP_ON_CONFLICT}
 RETURNING c.id, c.version, c.last_seq, c.lineage, (c.xmax = 0) AS inserted
 """
 
