@@ -1,11 +1,11 @@
-"""Lifecycle runs feed Prometheus: every LifecycleEvent row counts conversations and archived bytes."""
+"""Signals of archive_app: lifecycle events feed Prometheus; a new summary drops the cached context header."""
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from convostore import metrics
 
-from .models import LifecycleEvent
+from .models import LifecycleEvent, Summary
 
 
 @receiver(post_save, sender=LifecycleEvent)
@@ -16,3 +16,16 @@ def lifecycle_event_recorded(sender, instance, created, **kwargs):
     if instance.kind == LifecycleEvent.Kind.ARCHIVE:
         metrics.archived_bytes.labels(form="raw").inc(instance.raw_bytes)
         metrics.archived_bytes.labels(form="stored").inc(instance.stored_bytes)
+
+
+@receiver(post_save, sender=Summary)
+def summary_written(sender, instance, created, **kwargs):
+    """A new summary changes what context assembly picks: drop the cached context header after commit."""
+    from django.db import transaction
+
+    from cache_app.context_cache import header_forget
+
+    conversation = instance.conversation
+    transaction.on_commit(
+        lambda: header_forget(tenant_id=conversation.tenant_id, conversation_id=conversation.conversation_id)
+    )

@@ -303,7 +303,8 @@ def _last_user_text(entries: list[Entry]) -> str:
 
 
 _TARGET_SQL = """
-SELECT c.*, {upto} AS ctx_upto, s.upto_seq AS s_upto, s.text AS s_text, s.token_estimate AS s_tokens
+SELECT c.*, {upto} AS ctx_upto, s.upto_seq AS s_upto, s.text AS s_text, s.token_estimate AS s_tokens,
+    (SELECT max(upto_seq) FROM {summary} WHERE conversation_id = c.id) AS s_latest
 FROM {source}
 LEFT JOIN LATERAL (
     SELECT upto_seq, text, token_estimate FROM {summary}
@@ -319,6 +320,8 @@ class ContextTarget:
     upto_seq: int
     summary: SummaryPart | None
     response_id: str | None = None
+    window: object = None  # the hot window already read (cached path)
+    cacheable: bool = False  # a root conversation whose chosen summary is its latest (or it has none)
 
 
 def context_target(*, tenant, conversation_id: str | None = None, response_id: str | None = None) -> ContextTarget:
@@ -348,13 +351,50 @@ def context_target(*, tenant, conversation_id: str | None = None, response_id: s
         summary = summary_lookup(row, row.ctx_upto, tenant.window_size)
     else:
         summary = SummaryPart(row.s_upto, row.s_text, row.s_tokens) if row.s_upto is not None else None
-    return ContextTarget(row, row.ctx_upto, summary, response_id)
+    cacheable = not row.lineage and (row.s_latest is None or row.s_latest == row.s_upto)
+    return ContextTarget(row, row.ctx_upto, summary, response_id, cacheable=cacheable)
+
+
+def context_target_hot(*, tenant, conversation_id: str, upto_seq: int | None = None,
+                       response_id: str | None = None) -> ContextTarget | None:
+    """The target from Redis alone (window + context header), or None when Postgres must answer."""
+    from sessions_app.models import Conversation
+
+    from .context_cache import read_with_window
+    from .redis_client import RedisUnavailable
+
+    try:
+        window, header = read_with_window(tenant_id=tenant.pk, conversation_id=conversation_id)
+    except RedisUnavailable:
+        return None
+    if window is None or header is None:
+        return None
+    upto = window.last_seq if upto_seq is None else upto_seq
+    if upto > window.last_seq:
+        return None
+    summary = None
+    if header.summary_upto >= 0:
+        if header.summary_upto > upto - tenant.window_size:
+            return None  # the latest summary is too recent here; an older one may apply: ask Postgres
+        summary = SummaryPart(header.summary_upto, header.summary_text, header.summary_tokens)
+    after = summary.upto_seq if summary else 0
+    if not (window.full or (window.entries and window.entries[0].seq <= after + 1)):
+        return None
+    conversation = Conversation(
+        pk=header.pk, tenant_id=tenant.pk, conversation_id=conversation_id, version=window.version,
+        last_seq=window.last_seq, lineage=[], prefix_fingerprint=header.fingerprint,
+    )
+    return ContextTarget(conversation, upto, summary, response_id, window=window, cacheable=True)
 
 
 def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> str:
     """The context body for ``target``; remembers the fingerprint handed out (an UPDATE only when it changes)."""
     conversation, upto_seq, summary = target.conversation, target.upto_seq, target.summary
-    entries = entries_after(tenant, conversation, upto_seq=upto_seq, after_seq=summary.upto_seq if summary else 0)
+    after_seq = summary.upto_seq if summary else 0
+    if target.window is not None:
+        entries = [entry for entry in target.window.entries if after_seq < entry.seq <= upto_seq]
+    else:
+        entries = entries_after(tenant, conversation, upto_seq=upto_seq, after_seq=after_seq)
     parts = dict(
         max_tokens=request.max_tokens,
         encoding=tenant.encoding,
@@ -368,7 +408,10 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
         widest = assemble(entries, **parts)
         recalled = _recall_spans(tenant, conversation, request, entries, upto_seq, len(entries) - len(widest.verbatim))
     assembly = assemble(entries, recalled=recalled, **parts)
+    differs = conversation.prefix_fingerprint != assembly.prefix_fingerprint
     fingerprint_remember(conversation, assembly.prefix_fingerprint)
+    if target.cacheable and (differs or target.window is None):
+        _remember_header(tenant, conversation, target)
     return render(
         conversation_id=conversation.conversation_id,
         response_id=target.response_id,
@@ -376,6 +419,18 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
         assembly=assembly,
         with_recall=request.recall_k > 0,
     )
+
+
+def _remember_header(tenant, conversation, target: ContextTarget) -> None:
+    from .context_cache import Header, header_store
+
+    latest = target.summary
+    header = Header(
+        pk=conversation.pk, fingerprint=conversation.prefix_fingerprint,
+        summary_upto=latest.upto_seq if latest else -1, summary_tokens=latest.tokens if latest else 0,
+        summary_text=latest.text if latest else "",
+    )
+    header_store(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, header=header)
 
 
 def fingerprint_remember(conversation, value: str) -> bool:

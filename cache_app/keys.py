@@ -38,6 +38,11 @@ def window_meta(tenant_id: int, conversation_id: str) -> str:
     return f"{_prefix()}:{conversation_tag(tenant_id, conversation_id)}:meta"
 
 
+def context_header(tenant_id: int, conversation_id: str) -> str:
+    """Conversation pk, latest summary and last fingerprint: lets a hot context read skip Postgres."""
+    return f"{_prefix()}:{conversation_tag(tenant_id, conversation_id)}:ctx"
+
+
 def response_index(tenant_id: int, response_id: str) -> str:
     return f"{_prefix()}:{{t{tenant_id}}}:resp:{_part(response_id)}"
 
@@ -64,7 +69,7 @@ def counter(name: str) -> str:
 
 def conversation_key_patterns(tenant_id: int, conversation_id: str) -> list[str]:
     """Every per-conversation key, for deletion."""
-    return [window(tenant_id, conversation_id), window_meta(tenant_id, conversation_id)]
+    return [window(tenant_id, conversation_id), window_meta(tenant_id, conversation_id), context_header(tenant_id, conversation_id)]
 
 
 # --- semantic response cache and embedding cache (alias "semantic" / "embeddings") -------------------

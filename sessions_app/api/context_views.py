@@ -10,6 +10,7 @@ from cache_app import context
 from convostore.errors import ValidationFailed
 
 from .. import canonical
+from ..auth import ResolveAuthentication
 from . import inputs
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
@@ -69,11 +70,17 @@ class ConversationContextApi(APIView):
         canonical.validate_conversation_id(conversation_id)
         tenant = request.user.tenant
         params = context_request(request, tenant)
-        target = context.context_target(tenant=tenant, conversation_id=conversation_id)
+        target = None
+        if params.recall_k == 0:  # recall needs the full row (metadata, lineage): Postgres
+            target = context.context_target_hot(tenant=tenant, conversation_id=conversation_id)
+        if target is None:
+            target = context.context_target(tenant=tenant, conversation_id=conversation_id)
         return json_response(context.context_build(tenant=tenant, target=target, request=params))
 
 
 class ResponseContextApi(APIView):
+    authentication_classes = [ResolveAuthentication]
+
     @extend_schema(
         operation_id="sessions_response_context",
         parameters=[OpenApiParameter("previous_response_id", str, required=True), *CONTEXT_PARAMETERS],
@@ -86,5 +93,24 @@ class ResponseContextApi(APIView):
         canonical.validate_response_id(response_id, "previous_response_id")
         tenant = request.user.tenant
         params = context_request(request, tenant)
-        target = context.context_target(tenant=tenant, response_id=response_id)
+        target = None
+        if params.recall_k == 0:
+            target = _hot_response_target(request, tenant, response_id)
+        if target is None:
+            target = context.context_target(tenant=tenant, response_id=response_id)
         return json_response(context.context_build(tenant=tenant, target=target, request=params))
+
+
+def _hot_response_target(request, tenant, response_id: str):
+    """The response index came with the API key (same round trip); then window + header in one more."""
+    from cache_app import hot_window, keys
+
+    index_key = keys.response_index(tenant.pk, response_id)
+    prefetched = getattr(request.user, "prefetched", {})
+    if index_key not in prefetched:
+        return None
+    hit = hot_window.response_index_parse(prefetched[index_key])
+    if hit is None:
+        return None
+    conversation_id, last_seq = hit
+    return context.context_target_hot(tenant=tenant, conversation_id=conversation_id, upto_seq=last_seq, response_id=response_id)

@@ -1,0 +1,75 @@
+"""The context header in Redis: what a hot context read needs besides the window (pk, latest summary, fingerprint).
+
+Only root conversations are cached (a fork's summary may come from an ancestor). The header has a
+short fixed TTL and is dropped when a summary is written or the conversation is deleted, so a
+header that missed an invalidation (Redis down at that moment) cannot outlive HEADER_TTL_SECONDS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import keys, lru
+from .hot_window import Window, _ttl
+from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run
+
+HEADER_TTL_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Header:
+    pk: int
+    fingerprint: str
+    summary_upto: int  # -1: the conversation has no summary
+    summary_tokens: int
+    summary_text: str
+
+
+def read_with_window(*, tenant_id: int, conversation_id: str) -> tuple[Window | None, Header | None]:
+    """The hot window and the header in one round trip (with the LRU touch)."""
+    window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
+
+    def build(pipe):
+        evalsha(pipe, "window_read", window_keys, [_ttl()])
+        pipe.hgetall(keys.context_header(tenant_id, conversation_id))
+        lru.touch(pipe, tenant_id, conversation_id)
+
+    with guarded("context_read") as client:
+        result, header, _ = pipeline_run(client, build, scripts=["window_read"])
+    window = None
+    if result:
+        from .hot_window import Entry
+
+        version, last_seq, tokens, full, entries = result
+        window = Window(int(version), int(last_seq), int(tokens), full in (b"1", "1", 1), list(map(Entry.decode, entries)))
+    return window, _header(header)
+
+
+def _header(fields: dict) -> Header | None:
+    try:
+        return Header(
+            int(fields[b"pk"]), fields[b"fp"].decode(), int(fields[b"su"]), int(fields[b"st"]), fields[b"sx"].decode("utf-8")
+        )
+    except (KeyError, ValueError):
+        return None  # absent, or only partly written
+
+
+def header_store(*, tenant_id: int, conversation_id: str, header: Header) -> None:
+    key = keys.context_header(tenant_id, conversation_id)
+    try:
+        with guarded("context_header_store") as client:
+            pipe = client.pipeline(transaction=True)
+            pipe.hset(key, mapping={"pk": header.pk, "fp": header.fingerprint, "su": header.summary_upto,
+                                    "st": header.summary_tokens, "sx": header.summary_text})
+            pipe.expire(key, HEADER_TTL_SECONDS)
+            pipe.execute()
+    except RedisUnavailable:
+        pass
+
+
+def header_forget(*, tenant_id: int, conversation_id: str) -> None:
+    try:
+        with guarded("context_header_forget") as client:
+            client.delete(keys.context_header(tenant_id, conversation_id))
+    except RedisUnavailable:
+        pass
