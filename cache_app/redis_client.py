@@ -43,7 +43,14 @@ def script(name: str, alias: str = "hot"):
             loaded = _scripts.get(key)
             if loaded is None:
                 source = (LUA_DIR / f"{name}.lua").read_text()
-                loaded = connection(alias).register_script(source)
+                client = connection(alias)
+                loaded = client.register_script(source)
+                try:
+                    # Load it now, once per process: pipelines then use EVALSHA directly. (fakeredis's
+                    # TCP server drops the connection on NOSCRIPT instead of answering it.)
+                    client.script_load(source)
+                except (RedisError, OSError):
+                    pass  # Redis down: pipeline_run loads it on the first NOSCRIPT
                 _scripts[key] = loaded
     return loaded
 
