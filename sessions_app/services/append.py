@@ -155,8 +155,8 @@ def _insert_items(conversation: Conversation, prepared: list[PreparedItem], resp
     conversation.byte_count += sum(r.byte_size for r in rows)
     conversation.token_count += sum(r.token_count for r in rows)
     conversation.last_active_at = timezone.now()
-    if conversation.tier == Conversation.Tier.COLD and rows:
-        conversation.tier = Conversation.Tier.WARM
+    if rows:  # an active conversation is hot again: eviction decides when it leaves
+        conversation.tier = Conversation.Tier.HOT
     conversation.save(
         update_fields=["last_seq", "version", "item_count", "byte_count", "token_count", "last_active_at", "tier"]
     )

@@ -137,9 +137,9 @@ def test_appending_to_a_cold_conversation_then_archiving_again(api, tenant):
     lifecycle.conversation_archive(conversation=conversation, keep_window=False)
     response_ids.append(store(api, previous=response_ids[-1], turn=3))
     conversation.refresh_from_db()
-    assert conversation.tier == "warm"
+    assert conversation.tier == "hot"  # active again: eviction, not the append, decides when it leaves
     before = snapshot(api, "again", response_ids)
-    segment = lifecycle.conversation_archive(conversation=conversation)
+    segment = lifecycle.conversation_archive(conversation=conversation, keep_window=False)
     assert (segment.first_seq, segment.last_seq) == (10, 12)
     assert ArchiveSegment.objects.filter(conversation=conversation).count() == 2
     drop_window(tenant, "again")
