@@ -215,6 +215,7 @@ class Services:
             # Fault tests restart this server (pg_ctl); they find it through these.
             env["CONVOSTORE_EMBEDDED_PGDATA"] = str(self.postgres.data_dir)
             env["CONVOSTORE_EMBEDDED_PGUSER"] = self.postgres.user or ""
+            env.setdefault("XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR", ""))
         if not env.get("REDIS_URL"):
             self.redis = LocalRedis(self.state_dir / "redis", allow_fake=self.allow_fake_redis).start()
             env["REDIS_URL"] = self.redis.url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.views import APIView
 
-from convostore.errors import Unprocessable, ValidationFailed
+from convostore.errors import ValidationFailed
 
 from .. import canonical
 from . import inputs

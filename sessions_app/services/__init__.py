@@ -1,6 +1,7 @@
 """Every write to conversations, tenants and keys; views and tasks call these, nothing else writes."""
 
-from .append import Outcome, apply_hot, conversation_append, outbox_record, prepare_items
+from .append import conversation_append
+from .parts import Outcome, apply_hot, outbox_record, prepare_items
 from .conversations import (
     conversation_create,
     conversation_items_create,

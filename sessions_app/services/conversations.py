@@ -15,7 +15,7 @@ from convostore.errors import Conflict, NotFound, ValidationFailed
 from .. import canonical
 from ..models import Conversation, Item, Response, Tenant
 from ..selectors import context_entries, window_refresh
-from .append import HotUpdate, _check_limits, _insert_items, _lock_or_create, apply_hot, outbox_record, prepare_items
+from .parts import HotUpdate, _check_limits, _insert_items, _lock_or_create, apply_hot, outbox_record, prepare_items
 from .deletion import conversation_descendants
 
 

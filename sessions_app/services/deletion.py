@@ -14,7 +14,7 @@ from cache_app.redis_client import RedisUnavailable
 from convostore.errors import NotFound
 
 from ..models import Conversation, IdempotencyRecord, Response, Tenant, Tombstone
-from .append import outbox_record
+from .parts import outbox_record
 
 logger = logging.getLogger(__name__)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from cache_app.hot_window import Entry
 from convostore.errors import Conflict, NotFound, ValidationFailed
 
 from .. import canonical
 from ..models import Conversation, Response, Tenant
 from ..selectors import context_entries
-from .append import HotUpdate, Outcome, _check_limits, _insert_items, _lock_or_create, _replay, apply_hot, prepare_items
+from .parts import HotUpdate, Outcome, _check_limits, _insert_items, _lock_or_create, _replay, apply_hot, prepare_items
 from .upsert import IdempotencyRace, idempotency_remember
 
 RESPONSES_SCOPE = "responses"
