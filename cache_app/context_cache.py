@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import keys, lru
-from .hot_window import Window, _ttl
+from .hot_window import Window, _ttl, window_parse
 from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run
 
 HEADER_TTL_SECONDS = 60
@@ -36,13 +36,7 @@ def read_with_window(*, tenant_id: int, conversation_id: str) -> tuple[Window | 
 
     with guarded("context_read") as client:
         result, header, _ = pipeline_run(client, build, scripts=["window_read"])
-    window = None
-    if result:
-        from .hot_window import Entry
-
-        version, last_seq, tokens, full, entries = result
-        window = Window(int(version), int(last_seq), int(tokens), full in (b"1", "1", 1), list(map(Entry.decode, entries)))
-    return window, _header(header)
+    return window_parse(result), _header(header)
 
 
 def _header(fields: dict) -> Header | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -101,6 +100,11 @@ def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
 
     with guarded("window_read") as client:
         result = pipeline_run(client, build, scripts=["window_read"])[0]
+    return window_parse(result)
+
+
+def window_parse(result) -> Window | None:
+    """A Window from window_read.lua's reply ({} when absent)."""
     if not result:
         return None
     version, last_seq, tokens, full, entries = result
@@ -184,6 +188,3 @@ def response_remember(*, tenant_id: int, response_id: str, conversation_id: str,
     except RedisUnavailable:
         pass
 
-
-def now() -> float:
-    return time.time()

@@ -55,10 +55,6 @@ def lru_member(tenant_id: int, conversation_id: str) -> str:
     return f"{tenant_id}:{conversation_id}"
 
 
-def hot_bytes() -> str:
-    return f"{_prefix()}:hotbytes"
-
-
 def api_key(key_hash: str) -> str:
     return f"{_prefix()}:auth:{key_hash}"
 
