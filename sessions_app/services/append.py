@@ -76,8 +76,8 @@ def conversation_append(
 
 def _append_fast(*, tenant, conversation_id, prepared, expected_version, metadata, ttl_seconds, retried=False) -> Outcome:
     """No Idempotency-Key: the whole append is one statement (one Postgres round trip, atomic by itself)."""
-    sizes = [len(p.raw.encode("utf-8")) for p in prepared]
-    if len(prepared) > tenant.max_items or sum(sizes) > tenant.max_bytes:
+    added_bytes = sum(p.size for p in prepared)
+    if len(prepared) > tenant.max_items or added_bytes > tenant.max_bytes:
         raise ValidationFailed("The items exceed this tenant's per-conversation limits.", param="items", code="conversation_full")
     if any(p.client_id for p in prepared):
         existing = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).first()
@@ -85,7 +85,7 @@ def _append_fast(*, tenant, conversation_id, prepared, expected_version, metadat
             _check_item_ids(existing.path(), prepared)
     try:
         row = append_statement(
-            tenant=tenant, conversation_id=conversation_id, prepared=prepared, sizes=sizes,
+            tenant=tenant, conversation_id=conversation_id, prepared=prepared,
             expected_version=expected_version, metadata=metadata, ttl_seconds=ttl_seconds,
         )
     except IntegrityError as exc:
@@ -94,7 +94,7 @@ def _append_fast(*, tenant, conversation_id, prepared, expected_version, metadat
         raise
     if row is None:
         explain_refusal(tenant=tenant, conversation_id=conversation_id, expected_version=expected_version,
-                        n=len(prepared), added_bytes=sum(sizes))
+                        n=len(prepared), added_bytes=added_bytes)
         if retried:
             raise Conflict("The conversation changed concurrently; retry.", param="conversation_id", code="conflict")
         return _append_fast(tenant=tenant, conversation_id=conversation_id, prepared=prepared,
@@ -108,13 +108,8 @@ def _append_fast(*, tenant, conversation_id, prepared, expected_version, metadat
         "items": [{"id": p.item["id"], "seq": e.seq} for p, e in zip(prepared, entries)],
     }
     outcome = Outcome(201, body)
-    outcome.hot = [
-        HotUpdate(
-            tenant_id=tenant.pk, conversation_id=conversation_id, previous_version=version - 1, version=version,
-            last_seq=last_seq, tokens_added=sum(e.tokens for e in entries), window_size=tenant.window_size,
-            entries=entries, created_empty=created,
-        )
-    ]
+    outcome.hot = [HotUpdate.of(tenant=tenant, conversation_id=conversation_id, version=version, last_seq=last_seq,
+                                entries=entries, created_empty=created)]
     return outcome
 
 
@@ -124,12 +119,11 @@ def _append_tx(*, tenant, conversation_id, prepared, expected_version, idempoten
     replay = _replay(tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash)
     if replay is not None:
         return replay
-    sizes = [len(p.raw.encode("utf-8")) for p in prepared]
     row = conversation_bump(
         tenant=tenant,
         conversation_id=conversation_id,
         n=len(prepared),
-        added_bytes=sum(sizes),
+        added_bytes=sum(p.size for p in prepared),
         added_tokens=sum(p.tokens for p in prepared),
         expected_version=expected_version,
         metadata=metadata,
@@ -141,8 +135,8 @@ def _append_tx(*, tenant, conversation_id, prepared, expected_version, idempoten
     Item.objects.bulk_create(
         [
             Item(conversation_id=row.pk, seq=first + offset, item_id=p.item["id"], type=p.item["type"],
-                 role=p.item.get("role") or "", raw=p.raw, byte_size=size, token_count=p.tokens)
-            for offset, (p, size) in enumerate(zip(prepared, sizes))
+                 role=p.item.get("role") or "", raw=p.raw, byte_size=p.size, token_count=p.tokens)
+            for offset, p in enumerate(prepared)
         ]
     )
     entries = [Entry(first + offset, p.tokens, p.raw) for offset, p in enumerate(prepared)]
@@ -157,17 +151,6 @@ def _append_tx(*, tenant, conversation_id, prepared, expected_version, idempoten
             tenant=tenant, scope=conversation_id, key=idempotency_key, request_hash=request_hash, status=201,
             body=canonical.dumps(body), ttl_seconds=settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"],
         )
-    outcome.hot = [
-        HotUpdate(
-            tenant_id=tenant.pk,
-            conversation_id=conversation_id,
-            previous_version=row.version - 1,
-            version=row.version,
-            last_seq=entries[-1].seq,
-            tokens_added=sum(e.tokens for e in entries),
-            window_size=tenant.window_size,
-            entries=entries,
-            created_empty=row.created,
-        )
-    ]
+    outcome.hot = [HotUpdate.of(tenant=tenant, conversation_id=conversation_id, version=row.version,
+                                last_seq=entries[-1].seq, entries=entries, created_empty=row.created)]
     return outcome

@@ -19,18 +19,9 @@ from .parts import HotUpdate, _check_limits, _insert_items, _lock_or_create, app
 from .deletion import conversation_descendants
 
 
-def _hot_update(tenant: Tenant, conversation: Conversation, previous_version: int, entries: list[Entry], *, created_empty=False):
-    return HotUpdate(
-        tenant_id=tenant.pk,
-        conversation_id=conversation.conversation_id,
-        previous_version=previous_version,
-        version=conversation.version,
-        last_seq=conversation.last_seq,
-        tokens_added=sum(entry.tokens for entry in entries),
-        window_size=tenant.window_size,
-        entries=entries,
-        created_empty=created_empty,
-    )
+def _hot_update(tenant: Tenant, conversation: Conversation, entries: list[Entry], *, created_empty=False) -> HotUpdate:
+    return HotUpdate.of(tenant=tenant, conversation_id=conversation.conversation_id, version=conversation.version,
+                        last_seq=conversation.last_seq, entries=entries, created_empty=created_empty)
 
 
 def _lock_existing(tenant: Tenant, conversation_id: str) -> Conversation:
@@ -60,7 +51,7 @@ def _create_tx(*, tenant, prepared, metadata):
         return conversation, []
     _check_limits(tenant, conversation, prepared)
     entries = _insert_items(conversation, prepared)
-    return conversation, [_hot_update(tenant, conversation, 0, entries, created_empty=True)]
+    return conversation, [_hot_update(tenant, conversation, entries, created_empty=True)]
 
 
 def conversation_update_metadata(*, tenant: Tenant, conversation_id: str, metadata: dict) -> Conversation:
@@ -73,13 +64,12 @@ def conversation_update_metadata(*, tenant: Tenant, conversation_id: str, metada
 @transaction.atomic
 def _metadata_tx(*, tenant, conversation_id, metadata):
     conversation = _lock_existing(tenant, conversation_id)
-    previous_version = conversation.version
     conversation.metadata = metadata
     conversation.version += 1
     conversation.last_active_at = timezone.now()
     conversation.save(update_fields=["metadata", "version", "last_active_at"])
     # An empty extension moves the window's version along without touching its items.
-    return conversation, [_hot_update(tenant, conversation, previous_version, [])]
+    return conversation, [_hot_update(tenant, conversation, [])]
 
 
 def conversation_items_create(*, tenant: Tenant, conversation_id: str, items) -> tuple[Conversation, list[Entry]]:
@@ -96,9 +86,8 @@ def conversation_items_create(*, tenant: Tenant, conversation_id: str, items) ->
 def _items_create_tx(*, tenant, conversation_id, prepared):
     conversation = _lock_existing(tenant, conversation_id)
     _check_limits(tenant, conversation, prepared)
-    previous_version = conversation.version
     entries = _insert_items(conversation, prepared)
-    return conversation, entries, [_hot_update(tenant, conversation, previous_version, entries)]
+    return conversation, entries, [_hot_update(tenant, conversation, entries)]
 
 
 # --- item deletion -------------------------------------------------------------------------------

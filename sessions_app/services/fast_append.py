@@ -40,13 +40,13 @@ SELECT conv.id, conv.version, conv.last_seq, conv.inserted, (SELECT count(*) FRO
 """
 
 
-def append_statement(*, tenant: Tenant, conversation_id: str, prepared, sizes, expected_version, metadata, ttl_seconds):
+def append_statement(*, tenant: Tenant, conversation_id: str, prepared, expected_version, metadata, ttl_seconds):
     """Run the one-statement append; (pk, version, last_seq, created) or None when refused (nothing written)."""
     params = {
         "tenant": tenant.pk,
         "conversation_id": conversation_id,
         "n": len(prepared),
-        "bytes": sum(sizes),
+        "bytes": sum(p.size for p in prepared),
         "tokens": sum(p.tokens for p in prepared),
         "metadata": json.dumps(metadata or {}),
         "ttl": ttl_seconds,
@@ -58,7 +58,7 @@ def append_statement(*, tenant: Tenant, conversation_id: str, prepared, sizes, e
         "types": [p.item["type"] for p in prepared],
         "roles": [p.item.get("role") or "" for p in prepared],
         "raws": [p.raw for p in prepared],
-        "sizes": list(sizes),
+        "sizes": [p.size for p in prepared],
         "token_counts": [p.tokens for p in prepared],
     }
     with connection.cursor() as cursor:

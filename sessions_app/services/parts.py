@@ -37,6 +37,7 @@ class PreparedItem:
     raw: str
     tokens: int
     client_id: bool = False
+    size: int = 0  # bytes of ``raw`` as UTF-8, measured once
 
 
 def prepare_items(items, *, encoding: str, param: str = "items") -> list[PreparedItem]:
@@ -55,7 +56,9 @@ def prepare_items(items, *, encoding: str, param: str = "items") -> list[Prepare
             raise ValidationFailed("Item ids must be unique.", param=f"{where}.id", code="duplicate_item_id")
         seen.add(normalised["id"])
         raw = canonical.encode_item(normalised, where)
-        prepared.append(PreparedItem(normalised, raw, tokens.count_item(normalised, encoding=encoding), client_id))
+        prepared.append(PreparedItem(
+            normalised, raw, tokens.count_item(normalised, encoding=encoding), client_id, len(raw.encode("utf-8"))
+        ))
     return prepared
 
 
@@ -113,7 +116,7 @@ def _replay(*, tenant, scope, key, request_hash):
 def _check_limits(tenant: Tenant, conversation: Conversation, prepared: list[PreparedItem]) -> None:
     if conversation.item_count + len(prepared) > tenant.max_items:
         raise ValidationFailed(f"A conversation may hold at most {tenant.max_items} items.", param="items", code="conversation_full")
-    added = sum(len(p.raw.encode("utf-8")) for p in prepared)
+    added = sum(p.size for p in prepared)
     if conversation.byte_count + added > tenant.max_bytes:
         raise ValidationFailed(f"A conversation may hold at most {tenant.max_bytes} bytes.", param="items", code="conversation_full")
 
@@ -131,7 +134,7 @@ def _insert_items(conversation: Conversation, prepared: list[PreparedItem], resp
                 type=p.item["type"],
                 role=p.item.get("role") or "",
                 raw=p.raw,
-                byte_size=len(p.raw.encode("utf-8")),
+                byte_size=p.size,
                 token_count=p.tokens,
                 response=response,
             )
@@ -162,16 +165,29 @@ def _insert_items(conversation: Conversation, prepared: list[PreparedItem], resp
 
 @dataclass
 class HotUpdate:
+    """The Redis step that follows a committed mutation (every mutation bumps the version by exactly one)."""
+
     tenant_id: int
     conversation_id: str
-    previous_version: int
     version: int
     last_seq: int
-    tokens_added: int
     window_size: int
     entries: list
-    created_empty: bool
+    created_empty: bool = False
     responses: list = field(default_factory=list)
+    tokens_added: int | None = None  # default: the tokens of ``entries``
+
+    def __post_init__(self):
+        if self.tokens_added is None:
+            self.tokens_added = sum(entry.tokens for entry in self.entries)
+
+    @property
+    def previous_version(self) -> int:
+        return self.version - 1
+
+    @classmethod
+    def of(cls, *, tenant, conversation_id: str, version: int, last_seq: int, entries, created_empty=False, responses=()):
+        return cls(tenant.pk, conversation_id, version, last_seq, tenant.window_size, entries, created_empty, list(responses))
 
 
 def apply_hot(updates: list[HotUpdate]) -> None:

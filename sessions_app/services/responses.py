@@ -88,7 +88,6 @@ def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_
     conversation, created, forked, inherited = _target(tenant, previous_response_id, conversation_id)
     prepared = prepared_input + prepared_output
     _check_limits(tenant, conversation, prepared)
-    previous_version = conversation.version
     first_seq = conversation.last_seq + 1
     response = Response(
         tenant=tenant,
@@ -114,16 +113,9 @@ def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_
             tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash, status=201,
             body=canonical.dumps(body), ttl_seconds=settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"],
         )
-    update = HotUpdate(
-        tenant_id=tenant.pk,
-        conversation_id=conversation.conversation_id,
-        previous_version=previous_version,
-        version=conversation.version,
-        last_seq=conversation.last_seq,
-        tokens_added=sum(e.tokens for e in entries),
-        window_size=tenant.window_size,
-        entries=entries,
-        created_empty=created and not conversation.lineage,
+    update = HotUpdate.of(
+        tenant=tenant, conversation_id=conversation.conversation_id, version=conversation.version,
+        last_seq=conversation.last_seq, entries=entries, created_empty=created and not conversation.lineage,
         responses=[(response_id, response.last_seq)],
     )
     if forked:
