@@ -136,12 +136,14 @@ def conversation_get(*, tenant: Tenant, conversation_id: str) -> Conversation:
 
 def conversation_entries(*, tenant: Tenant, conversation: Conversation) -> list[Entry]:
     """The whole context of a conversation: from its hot window when that holds everything, else Postgres."""
-    try:
-        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
-        if window is not None and window.version == conversation.version and window.covers(conversation.last_seq):
-            return window.entries
-    except RedisUnavailable:
-        pass
+    window = _current_window(tenant, conversation)
+    if window is not None:
+        return window.entries
+    return _entries_from_postgres(tenant, conversation)
+
+
+def _entries_from_postgres(tenant: Tenant, conversation: Conversation) -> list[Entry]:
+    """Rows plus decoded segments; the hot window is rebuilt from them."""
     entries = context_entries(conversation, conversation.last_seq)
     window_refresh(tenant, conversation, entries)
     return entries
@@ -162,7 +164,7 @@ def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None,
     window = _current_window(tenant, conversation)
     if window is None and not _has_archive(conversation):
         return _page_from_rows(conversation, after, limit, order)
-    entries = window.entries if window is not None else conversation_entries(tenant=tenant, conversation=conversation)
+    entries = window.entries if window is not None else _entries_from_postgres(tenant, conversation)
     return _page_from_entries(entries, after, limit, order)
 
 
