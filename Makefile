@@ -30,13 +30,13 @@ chromium:
 	  else echo "the admin browser test needs chromium and chromium-driver; it will be skipped"; fi; }
 
 run: $(STAMP)
-	$(PY) -m convostore.devservers run
+	$(PY) scripts/devservers.py run
 
 test: $(STAMP) redis-server chromium
-	$(PY) -m convostore.devservers test -- -q -m "not slow"
+	$(PY) scripts/devservers.py test -- -q -m "not slow"
 
 test-all: $(STAMP) redis-server chromium
-	$(PY) -m convostore.devservers test -- -q
+	$(PY) scripts/devservers.py test -- -q
 
 # Benchmarks (never part of the tests): each script compares with a floor or a peer in one run
 # and writes bench/results/<name>.json. `make bench BENCH=codec` runs one.
@@ -44,7 +44,7 @@ BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec
 bench: $(STAMP) redis-server
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
 	@for name in $(BENCH); do echo "== bench/$$name.py"; \
-	  $(PY) -m convostore.devservers exec $(PY) bench/$$name.py || exit 1; done
+	  $(PY) scripts/devservers.py exec $(PY) bench/$$name.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .convostore

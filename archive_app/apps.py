@@ -7,4 +7,4 @@ class ArchiveAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import signals  # noqa: F401  (Django's idiom: receivers connect once the app registry is ready)

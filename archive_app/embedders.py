@@ -7,17 +7,18 @@ Every embedder returns float32 arrays of shape (n, dimensions) with L2-normalise
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import re
-import time
-import urllib.error
-import urllib.request
 
 import numpy as np
+import openai
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+from cache_app import embedding_cache
+from cache_app.redis_client import RedisUnavailable
+from convostore import openai_client
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class HashingEmbedder(BaseEmbedder):
 
 
 class OpenAICompatibleEmbedder(BaseEmbedder):
-    """POST {OPENAI_BASE_URL}/embeddings (OpenAI, vLLM, TEI, …) with timeouts and bounded retries."""
+    """{OPENAI_BASE_URL}/embeddings (OpenAI, vLLM, TEI, …) through the openai SDK, with its timeouts and retries."""
 
     name = "openai"
     batch_size = 128
@@ -127,25 +128,12 @@ class OpenAICompatibleEmbedder(BaseEmbedder):
         return _normalise_rows(np.concatenate(rows))
 
     def _request(self, texts: list[str]) -> np.ndarray:
-        body = json.dumps({"model": self.model, "input": texts, "dimensions": self.dimensions, "encoding_format": "float"}).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        last_error: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
-            request = urllib.request.Request(f"{self.base_url}/embeddings", data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return self._parse(json.loads(response.read()), len(texts))
-            except urllib.error.HTTPError as exc:
-                last_error = exc
-                if exc.code not in (408, 409, 429) and exc.code < 500:
-                    break  # a 4xx other than these will not get better by retrying
-            except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-                last_error = exc
-        raise EmbedderError(f"embeddings endpoint {self.base_url} failed: {last_error}") from last_error
+        try:
+            payload = openai_client.embeddings(base_url=self.base_url, api_key=self.api_key, model=self.model, texts=texts,
+                                               dimensions=self.dimensions, timeout=self.timeout_s, retries=self.retries)
+        except openai.OpenAIError as exc:
+            raise EmbedderError(f"embeddings endpoint {self.base_url} failed: {exc}") from exc
+        return self._parse(payload, len(texts))
 
     def _parse(self, payload: dict, count: int) -> np.ndarray:
         try:
@@ -156,6 +144,11 @@ class OpenAICompatibleEmbedder(BaseEmbedder):
         if matrix.shape != (count, self.dimensions):
             raise EmbedderError(f"embeddings endpoint answered shape {matrix.shape}, expected {(count, self.dimensions)}")
         return matrix
+
+
+def embedder_label(embedder: BaseEmbedder) -> str:
+    """What Memory.embedder stores: vectors are only ever compared with vectors of the same embedder and model."""
+    return f"{embedder.name}:{embedder.model}"[:200]
 
 
 def get_embedder() -> BaseEmbedder:
@@ -169,9 +162,6 @@ def embed_cached(*, tenant_id: int, texts: list[str], embedder: BaseEmbedder | N
 
     When Redis is down every text is embedded directly; the answer is the same, only slower.
     """
-    from cache_app import embedding_cache
-    from cache_app.redis_client import RedisUnavailable
-
     embedder = embedder or get_embedder()
     if not texts:
         return np.zeros((0, embedder.dimensions), dtype=np.float32)

@@ -1,26 +1,27 @@
-"""Reads over archived history and the lifecycle's work lists (what to evict, what to archive, what to purge)."""
+"""Reads over the cold and memory tier: archived entries (decoded segments) and semantic recall (pgvector).
+
+Callers pass conversations in: this app never imports sessions_app; a conversation is read only through
+its ``pk``, ``lineage``, ``metadata`` and ``path()``.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db import connection, transaction
+from django.db.models import Q
+from pgvector.django import CosineDistance
 
 from cache_app.hot_window import Entry
-from sessions_app.models import Conversation
 
-from .models import ArchiveSegment, CodeTable
-from .services import payload
-from .services.segments import segment_raw
+from . import payload
+from .embedders import embed_cached, embedder_label, get_embedder
+from .gates import get_gate
+from .models import ArchiveSegment, CodeTable, Memory
+from .segments import segment_raw
 
-
-def archive_min_items() -> int:
-    """Items beyond the hot window that must accumulate before a hot conversation is archived."""
-    return settings.CONVOSTORE.get("ARCHIVE_MIN_ITEMS", 64)
-
+SCOPES = ("conversation", "user", "tenant")
 
 _SEGMENT_COLUMNS = ("id", "conversation_id", "first_seq", "last_seq", "item_count", "code_table_id", "raw_bytes", "crc32",
                     "payload", "storage_name")
@@ -53,69 +54,6 @@ def segment_entries(path, upto_seq: int) -> list[Entry]:
     return entries
 
 
-def segments_of(conversation: Conversation):
-    return ArchiveSegment.objects.filter(conversation=conversation).order_by("first_seq")
-
-
-def idle_conversations(*, now: datetime, idle_seconds: int | None = None, tenant=None):
-    """Hot conversations with no write for their tenant's evict_after_seconds (or ``idle_seconds``) before ``now``."""
-    if idle_seconds is None:
-        idle = Q(last_active_at__lt=now - timedelta(seconds=1) * F("tenant__evict_after_seconds"))
-    else:
-        idle = Q(last_active_at__lt=now - timedelta(seconds=idle_seconds))
-    queryset = Conversation.objects.hot().filter(idle)
-    if tenant is not None:
-        queryset = queryset.filter(tenant=tenant)
-    return queryset.select_related("tenant").only(
-        "pk", "tenant_id", "conversation_id", "tier", "item_count", "byte_count", "tenant__evict_after_seconds"
-    )
-
-
-def archivable_conversations(*, tenant=None):
-    """Conversations with rows to archive: evicted (warm) ones with any own item, hot ones far beyond their window."""
-    own_items_after = Greatest(F("archived_upto_seq"), Coalesce(F("fork_seq"), Value(0)))
-    queryset = Conversation.objects.annotate(unarchived=F("last_seq") - own_items_after)
-    if tenant is not None:
-        queryset = queryset.filter(tenant=tenant)
-    warm = Q(tier=Conversation.Tier.WARM, item_count__gt=0, unarchived__gt=0)
-    hot = Q(tier=Conversation.Tier.HOT, unarchived__gte=F("tenant__window_size") + archive_min_items())
-    return queryset.filter(warm | hot).order_by("last_active_at", "pk")
-
-
-def expired_conversations(now: datetime):
-    """Conversations past their ttl_seconds or their tenant's retention (forks of an expired one go with it)."""
-    return Conversation.objects.expired(now).select_related("tenant").order_by("pk")
-
-
-def evict_cutoffs(tenant_ids, now: datetime, idle_seconds: int | None) -> dict[int, float]:
-    """Per tenant id: the epoch second before which a conversation counts as idle."""
-    from sessions_app.models import Tenant
-
-    seconds = dict(Tenant.objects.filter(pk__in=set(tenant_ids)).values_list("pk", "evict_after_seconds"))
-    return {pk: (now - timedelta(seconds=idle_seconds if idle_seconds is not None else s)).timestamp() for pk, s in seconds.items()}
-
-
-def tenant_find(ref: str):
-    """A tenant by name, or by pk when ``ref`` is all digits and no tenant has that name; None when unknown."""
-    from sessions_app.models import Tenant
-
-    found = Tenant.objects.filter(name=ref).first()
-    if found is None and ref.isdigit():
-        found = Tenant.objects.filter(pk=int(ref)).first()
-    return found
-
-
-def conversation_find(ref: str, tenant=None) -> list[Conversation]:
-    """Conversations whose id is ``ref`` (in ``tenant`` when given), else the one with pk ``ref``."""
-    queryset = Conversation.objects.select_related("tenant")
-    if tenant is not None:
-        queryset = queryset.filter(tenant=tenant)
-    found = list(queryset.filter(conversation_id=ref)[:2])
-    if not found and ref.isdigit():
-        found = list(queryset.filter(pk=int(ref)))
-    return found
-
-
 def archived_item_ids(conversation_pks, item_ids) -> set[str]:
     """Which of ``item_ids`` are held by archive segments of these conversations (decodes their segments).
 
@@ -127,3 +65,102 @@ def archived_item_ids(conversation_pks, item_ids) -> set[str]:
     for segment in ArchiveSegment.objects.filter(conversation_id__in=list(conversation_pks)).order_by("pk"):
         found.update(item.item_id for item in payload.unpack(segment_raw(segment)) if item.item_id in wanted)
     return found
+
+
+# --- recall ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recalled:
+    conversation_id: str
+    kind: str
+    first_seq: int
+    last_seq: int
+    excerpt: str
+    score: float  # cosine similarity, 1 - distance
+
+
+def _path_filter(conversation, upto_seq: int | None) -> Q:
+    condition = Q()
+    for pk, inherited in conversation.lineage:
+        limit = inherited if upto_seq is None else min(inherited, upto_seq)
+        condition |= Q(conversation_id=pk, last_seq__lte=limit)
+    own = Q(conversation_id=conversation.pk)
+    if upto_seq is not None:
+        own &= Q(last_seq__lte=upto_seq)
+    return condition | own
+
+
+def _scope_filter(conversation, scope: str, upto_seq: int | None, user_key: str) -> Q:
+    if scope == "tenant":
+        return Q()
+    if scope == "user":
+        user = (conversation.metadata or {}).get(user_key)
+        if isinstance(user, str) and user:
+            if user_key == settings.CONVOSTORE.get("USER_METADATA_KEY", "user"):
+                return Q(user_key=user)
+            return Q(conversation__metadata__contains={user_key: user})
+    # conversation scope, and user scope for a conversation that names no user
+    return _path_filter(conversation, upto_seq)
+
+
+def _exclusions(conversation, exclude_seqs) -> Q:
+    """What recall never answers: the path's own summaries (already in the context) and the verbatim items."""
+    path_pks = [pk for pk, _ in conversation.path()]
+    excluded = Q(conversation_id__in=path_pks, kind=Memory.Kind.SUMMARY)
+    seqs = list(exclude_seqs)
+    if seqs:
+        excluded |= Q(conversation_id__in=path_pks, last_seq__gte=min(seqs), first_seq__lte=max(seqs))
+    return excluded
+
+
+def recall(
+    *,
+    tenant,
+    conversation,
+    query: str,
+    k: int,
+    scope: str = "conversation",
+    exclude_seqs=(),
+    upto_seq: int | None = None,
+    user_key: str = "user",
+    gate=None,
+    embedder=None,
+) -> list[Recalled]:
+    """The ``k`` memories nearest to ``query`` within ``scope`` (never another tenant), best first.
+
+    ``exclude_seqs`` are seqs of the conversation's path already sent verbatim; spans touching them are skipped.
+    ``gate`` (a RelevanceGate, default from settings, None = off) may drop candidates afterwards.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown recall scope {scope!r}")
+    if k <= 0 or not query or not query.strip():
+        return []
+    embedder = embedder or get_embedder()
+    gate = gate if gate is not None else get_gate()
+    vector = embed_cached(tenant_id=tenant.pk, texts=[query], embedder=embedder)[0]
+    queryset = (
+        Memory.objects.filter(tenant=tenant, embedder=embedder_label(embedder))
+        .filter(_scope_filter(conversation, scope, upto_seq, user_key))
+        .exclude(_exclusions(conversation, exclude_seqs))
+    )
+    found = nearest(queryset, vector, k * 3 if gate else k)
+    if gate:
+        found = gate.filter(query=query, candidates=found)
+    return found[:k]
+
+
+def nearest(queryset, vector, k: int) -> list[Recalled]:
+    """ORDER BY embedding <=> vector LIMIT k, served by the HNSW index (iterative scan keeps filtered queries full)."""
+    ef_search = max(int(settings.CONVOSTORE.get("RECALL_EF_SEARCH", 100)), k)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        rows = list(
+            queryset.annotate(distance=CosineDistance("embedding", vector))
+            .order_by("distance")
+            .values_list("conversation__conversation_id", "kind", "first_seq", "last_seq", "excerpt", "distance")[:k]
+        )
+    # relaxed_order may hand rows slightly out of order; ties are broken by position for stable output.
+    rows.sort(key=lambda row: (row[5], row[0], row[2], row[1]))
+    return [Recalled(cid, kind, first, last, excerpt, 1.0 - float(distance)) for cid, kind, first, last, excerpt, distance in rows]

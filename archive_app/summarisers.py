@@ -6,13 +6,13 @@ import json
 import logging
 import math
 import re
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
+import openai
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+from convostore import openai_client
 
 logger = logging.getLogger(__name__)
 
@@ -118,40 +118,11 @@ class ExtractiveSummariser(BaseSummariser):
         return [word for word in (w.lower() for w in _WORD.findall(text)) if word not in _STOPWORDS]
 
 
-def chat_completion(
-    *, base_url: str, api_key: str, model: str, messages: list[dict], timeout: float, retries: int, backoff: float, max_tokens: int
-) -> str:
-    """POST {base_url}/chat/completions and answer the first choice's text; SummariserError after the retries."""
-    if not base_url:
-        raise SummariserError("no OpenAI-compatible base URL is configured (CONVOSTORE_OPENAI_BASE_URL)")
-    body = json.dumps({"model": model, "messages": messages, "temperature": 0, "max_tokens": max_tokens}).encode("utf-8")
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    url = base_url.rstrip("/") + "/chat/completions"
-    last_error: Exception | None = None
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        try:
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
-                payload = json.loads(answer.read().decode("utf-8"))
-            text = payload["choices"][0]["message"]["content"]
-            if not isinstance(text, str) or not text.strip():
-                raise SummariserError("the endpoint answered an empty completion")
-            return text.strip()
-        except urllib.error.HTTPError as exc:
-            last_error = exc
-            if exc.code < 500 and exc.code != 429:
-                break  # a 4xx other than rate limiting will not get better by retrying
-        except (OSError, ValueError, KeyError, IndexError, TypeError, SummariserError) as exc:
-            last_error = exc
-    raise SummariserError(f"chat completion at {url} failed: {last_error}") from last_error
-
-
 class OpenAICompatibleSummariser(BaseSummariser):
-    """Any OpenAI-compatible /v1/chat/completions endpoint (vLLM, OpenAI), configured by base URL, model and key."""
+    """Any OpenAI-compatible /v1/chat/completions endpoint (vLLM, OpenAI) through the openai SDK (convostore.openai_client).
+
+    ``retries`` and ``timeout`` (seconds per attempt) go to the SDK; a failure after them is SummariserError.
+    """
 
     name = "openai"
     prompt = (
@@ -160,14 +131,13 @@ class OpenAICompatibleSummariser(BaseSummariser):
         "drop pleasantries. Answer with the updated summary only."
     )
 
-    def __init__(self, *, base_url=None, api_key=None, model=None, timeout=None, retries=None, backoff=None, max_tokens=None):
+    def __init__(self, *, base_url=None, api_key=None, model=None, timeout=None, retries=None, max_tokens=None):
         config = settings.CONVOSTORE
         self.base_url = base_url if base_url is not None else config.get("OPENAI_BASE_URL", "")
         self.api_key = api_key if api_key is not None else config.get("OPENAI_API_KEY", "")
         self.model = model or config.get("SUMMARY_MODEL", "gpt-4o-mini")
         self.timeout = timeout if timeout is not None else config.get("SUMMARY_TIMEOUT_SECONDS", 30.0)
         self.retries = retries if retries is not None else config.get("SUMMARY_RETRIES", 2)
-        self.backoff = backoff if backoff is not None else 0.5
         self.max_tokens = max_tokens or config.get("SUMMARY_MAX_TOKENS", 512)
 
     def summarise(self, *, previous: str, turns: list[dict]) -> str:
@@ -176,16 +146,11 @@ class OpenAICompatibleSummariser(BaseSummariser):
             {"role": "system", "content": self.prompt},
             {"role": "user", "content": f"Previous summary:\n{previous or '(none)'}\n\nNew turns:\n{transcript}"},
         ]
-        return chat_completion(
-            base_url=self.base_url,
-            api_key=self.api_key,
-            model=self.model,
-            messages=messages,
-            timeout=self.timeout,
-            retries=self.retries,
-            backoff=self.backoff,
-            max_tokens=self.max_tokens,
-        )
+        try:
+            return openai_client.chat_text(base_url=self.base_url, api_key=self.api_key, model=self.model, messages=messages,
+                                           max_tokens=self.max_tokens, timeout=self.timeout, retries=self.retries)
+        except (openai.OpenAIError, ValueError) as exc:
+            raise SummariserError(f"chat completion at {self.base_url} failed: {exc}") from exc
 
 
 def get_summariser() -> BaseSummariser:

@@ -1,6 +1,6 @@
 """API latency and throughput beside two floors, in one run, on the real services.
 
-    .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/api_latency.py
+    .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/api_latency.py
 
 Measures, through gunicorn (sync workers): a plain Django JSON view (the floor), a plain view doing one
 Redis GET, resolve of a hot 40-item conversation, and a durable append of one item — p50/p99 with one

@@ -1,6 +1,6 @@
 """Context assembly through HTTP for a 500-turn conversation with a summary (goal p50 <= 3 ms).
 
-    .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/context.py
+    .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/context.py
 
 Seeds 500 exchanges (1,000 items), summarises the turns older than the tenant's 64-item window, then
 times GET /v1/sessions/{id}/context through gunicorn (sync workers), one client, beside the plain
@@ -29,7 +29,7 @@ TOPICS = ["replication lag", "index bloat", "queue backlog", "cache misses", "TL
 
 
 def seed() -> dict:
-    from archive_app.services.memory import conversation_embed, summary_refresh
+    from sessions_app.lifecycle import conversation_embed, summary_refresh
     from sessions_app.models import Conversation
     from sessions_app.services import api_key_create, conversation_append, tenant_create
 

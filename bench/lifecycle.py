@@ -1,6 +1,6 @@
 """Lifecycle benchmark: evict+archive throughput, Redis bytes per hot item, cold rehydrate latency (and lix-open-cache's).
 
-    .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/lifecycle.py [--conversations N] [--rounds R]
+    .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/lifecycle.py [--conversations N] [--rounds R]
 
 Writes bench/results/lifecycle.json and prints a markdown table. Medians throughout.
 """
@@ -30,9 +30,9 @@ django.setup()
 from django.utils import timezone  # noqa: E402
 
 from archive_app.models import ArchiveSegment  # noqa: E402
-from archive_app.services import lifecycle  # noqa: E402
-from archive_app.services.segments import segment_raw  # noqa: E402
-from archive_app.tasks.lifecycle import archive_sweep  # noqa: E402
+from sessions_app import lifecycle  # noqa: E402
+from archive_app.segments import segment_raw  # noqa: E402
+from sessions_app.lifecycle.tasks import archive_sweep  # noqa: E402
 from cache_app import hot_window, keys  # noqa: E402
 from cache_app.redis_client import connection  # noqa: E402
 from sessions_app.models import Conversation, Item, Tenant  # noqa: E402

@@ -1,10 +1,10 @@
 """Recall top-10 over 100k memories (pgvector HNSW, cosine): p95 latency and recall@10 against exact search.
 
-    .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/recall.py
+    .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/recall.py
 
 Vectors are clustered, not uniform-random (uniform vectors in 256-d make every neighbour equally far
 and flatter an index): 500 Gaussian clusters of varying spread; queries are fresh draws from the same
-clusters. Latency is archive_app.recall.nearest (the ORM query with SET LOCAL hnsw.ef_search, one
+clusters. Latency is archive_app.selectors.nearest (the ORM query with SET LOCAL hnsw.ef_search, one
 round trip to Postgres) with tenant scope; the exact answer is a numpy brute-force scan.
 """
 
@@ -62,7 +62,7 @@ def main() -> None:
     from django.db import connection
 
     from archive_app.models import EMBEDDING_DIM, Memory
-    from archive_app.recall import nearest
+    from archive_app.selectors import nearest
     from sessions_app.models import Conversation
     from sessions_app.services import tenant_create
 

@@ -1,7 +1,7 @@
 """Semantic cache benchmark: lookup p50/p99 at 1k/10k/100k entries in one scope, recall vs exhaustive cosine,
 bytes per entry, and lix-open-cache's SemanticCacheRedis (50-entry cap) in the same run.
 
-    .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/semantic_cache.py [--sizes 1000,10000,100000]
+    .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/semantic_cache.py [--sizes 1000,10000,100000]
 
 Writes bench/results/semantic_cache.json and prints a markdown table.
 """
@@ -55,7 +55,7 @@ def near(rng, vector, cos):
 def load(vectors, start):
     """Bulk-load through the same Lua script cache_store uses, 500 entries per pipeline."""
     scope_id = keys.semantic_scope_id(TENANT, NAMESPACE, None)
-    skeys = semantic.scope_keys(TENANT, scope_id)
+    skeys = keys.semantic_scope_keys(TENANT, scope_id)
     body = "{\"c\":0,\"t\":null,\"v\":null}\n" + json.dumps(RESPONSE, separators=(",", ":"))
     client = connection("semantic")
     now = time.time()

@@ -1,6 +1,6 @@
-"""Offline BPE token counting throughput (cache_app.tokens, o200k and cl100k from files shipped on PyPI).
+"""Offline BPE token counting throughput (convostore.tokens, o200k and cl100k from files shipped on PyPI).
 
-    .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/tokens.py
+    .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/tokens.py
 
 Counts chat-like text (prose, code, JSON tool output) in one 1 MB block and as 2,000 short items
 (count_item: the per-item cost paid once at append time and cached in Entry.tokens).
@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import markdown_table, write_result  # noqa: E402
 
-from cache_app import tokens  # noqa: E402
+from convostore import tokens  # noqa: E402
 
 WORDS = (
     "the a to of and in for on with by is are be can will this that it we you they user model request response "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import keys, lru
-from .hot_window import Window, _ttl, window_parse
+from .hot_window import Window, window_parse, window_ttl
 from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run
 
 HEADER_TTL_SECONDS = 60
@@ -30,12 +30,12 @@ def read_with_window(*, tenant_id: int, conversation_id: str) -> tuple[Window | 
     window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
 
     def build(pipe):
-        evalsha(pipe, "window_read", window_keys, [_ttl()])
+        evalsha(pipe, "window_read", window_keys, [window_ttl()])
         pipe.hgetall(keys.context_header(tenant_id, conversation_id))
         lru.touch(pipe, tenant_id, conversation_id)
 
     with guarded("context_read") as client:
-        result, header, _ = pipeline_run(client, build, scripts=["window_read"])
+        result, header, _ = pipeline_run(client, build)
     return window_parse(result), _header(header)
 
 

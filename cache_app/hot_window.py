@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from django.conf import settings
+
+from convostore import metrics
 
 from . import keys, lru
 from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run, script
@@ -41,17 +43,17 @@ class Window:
     full: bool
     entries: list[Entry]
 
-    def covers(self, upto_seq: int) -> bool:
-        """True when the window holds every item of the context up to ``upto_seq``."""
-        return self.full and upto_seq <= self.last_seq
+    def holds(self, after_seq: int, upto_seq: int) -> bool:
+        """True when the window holds every item of the context with after_seq < seq <= upto_seq."""
+        if upto_seq > self.last_seq:
+            return False
+        return self.full or (bool(self.entries) and self.entries[0].seq <= after_seq + 1)
 
-    def upto(self, upto_seq: int) -> list[Entry]:
-        if upto_seq >= self.last_seq:
-            return self.entries
-        return [entry for entry in self.entries if entry.seq <= upto_seq]
+    def between(self, after_seq: int, upto_seq: int) -> list[Entry]:
+        return [entry for entry in self.entries if after_seq < entry.seq <= upto_seq]
 
 
-def _ttl() -> int:
+def window_ttl() -> int:
     return settings.CONVOSTORE["WINDOW_TTL_SECONDS"]
 
 
@@ -77,7 +79,7 @@ def window_extend(
     Raises RedisUnavailable when Redis fails; the caller records the conversation in the outbox.
     """
     window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
-    script_args = [previous_version, version, last_seq, tokens_added, window_size, _ttl(), int(created_empty)]
+    script_args = [previous_version, version, last_seq, tokens_added, window_size, window_ttl(), int(created_empty)]
     script_args += [entry.encode() for entry in entries]
 
     def build(pipe):
@@ -87,7 +89,7 @@ def window_extend(
         lru.touch(pipe, tenant_id, conversation_id)
 
     with guarded("window_extend") as client:
-        return pipeline_run(client, build, scripts=["window_append"])[0]
+        return pipeline_run(client, build)[0]
 
 
 def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
@@ -95,11 +97,11 @@ def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
     window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
 
     def build(pipe):
-        evalsha(pipe, "window_read", window_keys, [_ttl()])
+        evalsha(pipe, "window_read", window_keys, [window_ttl()])
         lru.touch(pipe, tenant_id, conversation_id)
 
     with guarded("window_read") as client:
-        result = pipeline_run(client, build, scripts=["window_read"])[0]
+        result = pipeline_run(client, build)[0]
     return window_parse(result)
 
 
@@ -129,11 +131,11 @@ def window_join(*, tenant_id: int, conversation_id: str, upto_seq: int) -> Joine
     window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
 
     def build(pipe):
-        evalsha(pipe, "window_join", window_keys, [_ttl(), upto_seq])
+        evalsha(pipe, "window_join", window_keys, [window_ttl(), upto_seq])
         lru.touch(pipe, tenant_id, conversation_id)
 
     with guarded("window_join") as client:
-        result = pipeline_run(client, build, scripts=["window_join"])[0]
+        result = pipeline_run(client, build)[0]
     if not result:
         return None
     version, last_seq, full, tokens, count, joined = result
@@ -149,10 +151,59 @@ def window_rebuild(
     with guarded("window_rebuild") as client:
         written = script("window_rebuild")(
             keys=[keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)],
-            args=[version, last_seq, tokens, int(complete), _ttl()] + [entry.encode() for entry in kept],
+            args=[version, last_seq, tokens, int(complete), window_ttl()] + [entry.encode() for entry in kept],
             client=client,
         )
     return bool(written)
+
+
+def window_fill(*, tenant_id: int, conversation_id: str, version: int, last_seq: int, window_size: int,
+                entries: list[Entry]) -> bool:
+    """Refill the window from ``entries``, the whole context at ``version`` read from Postgres (and segments).
+
+    Written only when newer than what Redis holds; False when Redis is unavailable (nothing to do then).
+    """
+    try:
+        window_rebuild(tenant_id=tenant_id, conversation_id=conversation_id, version=version, last_seq=last_seq,
+                       tokens=sum(entry.tokens for entry in entries), window_size=window_size, entries=entries, full=True)
+    except RedisUnavailable:
+        return False
+    metrics.window_events.labels(event="rebuild").inc()
+    return True
+
+
+def window_complete(*, tenant_id: int, conversation_id: str, version: int, upto_seq: int, after_seq: int = 0) -> list[Entry] | None:
+    """The entries with after_seq < seq <= upto_seq when the window at ``version`` holds them all, else None.
+
+    None also when Redis is unavailable: the caller reads Postgres.
+    """
+    try:
+        window = window_read(tenant_id=tenant_id, conversation_id=conversation_id)
+    except RedisUnavailable:
+        return None
+    if window is None or window.version != version or not window.holds(after_seq, upto_seq):
+        return None
+    return window.between(after_seq, upto_seq)
+
+
+def window_or_load(*, tenant_id: int, conversation_id: str, version: int, last_seq: int, window_size: int,
+                   load: Callable[[], list[Entry]], upto_seq: int | None = None, after_seq: int = 0) -> list[Entry]:
+    """Entries with after_seq < seq <= upto_seq (default: the last seq) of a conversation's context at ``version``.
+
+    The one place that decides "the window is complete, else load, then refill": served from the hot
+    window when it holds every entry asked for; otherwise ``load()`` (the caller's read of Postgres and
+    archive segments: every entry of the context up to ``upto_seq``, oldest first) answers, and refills
+    the window when the read reaches the conversation's last seq.
+    """
+    upto = last_seq if upto_seq is None else upto_seq
+    found = window_complete(tenant_id=tenant_id, conversation_id=conversation_id, version=version, upto_seq=upto, after_seq=after_seq)
+    if found is not None:
+        return found
+    entries = load()
+    if upto >= last_seq:
+        window_fill(tenant_id=tenant_id, conversation_id=conversation_id, version=version, last_seq=last_seq,
+                    window_size=window_size, entries=entries)
+    return [entry for entry in entries if after_seq < entry.seq <= upto]
 
 
 def window_drop(*, tenant_id: int, conversation_id: str, response_ids=(), forget_lru: bool = False) -> None:

@@ -99,6 +99,26 @@ def semantic_scope(tenant_id: int, scope_id: str, part: str) -> str:
     return f"{_prefix()}:{{t{int(tenant_id)}:s{scope_id}}}:{SEMANTIC_LAYOUT}:{part}"
 
 
+SEMANTIC_PARTS = ("meta", "bk", "vec", "body", "lru", "exp", "hits")  # the keys of one scope, in script order
+SEMANTIC_ENTRY_ID = re.compile(r"^sce_([0-9a-f]{16})([0-9a-f]{8})$")
+
+
+def semantic_scope_keys(tenant_id: int, scope_id: str) -> list[str]:
+    """Every key of one scope (SEMANTIC_PARTS order), as the semantic_* scripts take them."""
+    return [semantic_scope(tenant_id, scope_id, part) for part in SEMANTIC_PARTS]
+
+
+def semantic_entry_id(scope_id: str, member: str) -> str:
+    """The public id of an entry: ``sce_`` + scope id (16 hex) + member (8 hex)."""
+    return f"sce_{scope_id}{member}"
+
+
+def semantic_entry_parse(value: str) -> tuple[str, str] | None:
+    """(scope id, member) of an entry id, or None when it is not one."""
+    match = SEMANTIC_ENTRY_ID.match(value or "")
+    return (match.group(1), match.group(2)) if match else None
+
+
 def semantic_tenant_scopes(tenant_id: int) -> str:
     return f"{_prefix()}:{{t{int(tenant_id)}}}:{SEMANTIC_LAYOUT}:scopes"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisError
 
+from convostore import metrics
 from convostore.observability import span
 
 logger = logging.getLogger("convostore.redis")
@@ -22,6 +23,7 @@ BREAKER_SECONDS = 1.0
 
 _lock = threading.Lock()
 _scripts: dict[tuple[str, str], object] = {}
+_sources: dict[str, str] = {}  # sha -> source of every script registered, to reload one Redis lost
 _down_until: dict[str, float] = {}
 failures = {"count": 0}
 
@@ -51,27 +53,35 @@ def script(name: str, alias: str = "hot"):
                     client.script_load(source)
                 except (RedisError, OSError):
                     pass  # Redis down: pipeline_run loads it on the first NOSCRIPT
+                _sources[loaded.sha] = source
                 _scripts[key] = loaded
     return loaded
 
 
-def pipeline_run(client, build, *, scripts=(), alias: str = "hot"):
-    """Build and execute a non-transactional pipeline in one round trip.
+def pipeline_run(client, build) -> list:
+    """Build and execute a non-transactional pipeline in one round trip; the result of every command queued.
 
-    Scripts are queued as plain EVALSHA (redis-py's Script objects would add a SCRIPT EXISTS round
-    trip per pipeline); if Redis lost them (restart, SCRIPT FLUSH) they are loaded and the whole
-    pipeline — idempotent by construction — runs once more.
+    Scripts are queued as plain EVALSHA (redis-py's Script objects would add a SCRIPT EXISTS round trip
+    per pipeline). If Redis lost some (restart, SCRIPT FLUSH), they are loaded and only the commands
+    that failed are sent again, in a second round trip. Any other command error is raised.
     """
-    for attempt in (1, 2):
-        pipe = client.pipeline(transaction=False)
-        build(pipe)
-        try:
-            return pipe.execute()
-        except NoScriptError:
-            if attempt == 2:
-                raise
-            for name in scripts:
-                client.script_load(script(name, alias).script)
+    pipe = client.pipeline(transaction=False)
+    build(pipe)
+    stack = list(pipe.command_stack)
+    results = pipe.execute(raise_on_error=False)
+    lost = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if lost:
+        for sha in {stack[i][0][1] for i in lost}:
+            client.script_load(_sources[sha])
+        retry = client.pipeline(transaction=False)
+        for i in lost:
+            retry.execute_command(*stack[i][0], **stack[i][1])
+        for i, result in zip(lost, retry.execute(raise_on_error=False)):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 def evalsha(pipe, name: str, keys: list, args: list, alias: str = "hot") -> None:
@@ -87,12 +97,7 @@ def record_failure(alias: str, exc: BaseException, what: str) -> None:
     failures["count"] += 1
     _down_until[alias] = time.monotonic() + BREAKER_SECONDS
     logger.warning("redis %s failed during %s: %s", alias, what, exc)
-    try:
-        from convostore import metrics
-
-        metrics.redis_failures.labels(layer=alias).inc()
-    except Exception:  # metrics must never break the fallback
-        pass
+    metrics.redis_failures.labels(layer=alias).inc()
 
 
 def reset_breaker() -> None:

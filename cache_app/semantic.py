@@ -3,26 +3,26 @@
 A scope is (tenant, namespace, optional context digest). A lookup reads TABLES×PROBES candidate buckets
 of one scope in one Lua call, which votes candidates down to a handful and returns their records and the
 bodies of the most-voted; numpy scores them (work is O(candidates), not O(scope)). Hit or miss, that is
-one round trip: counters and the hit's LRU bump ride the process's next call (semantic_admin).
+one round trip: counters and the hit's LRU bump ride the process's next call (semantic_deferred).
+Vectors come from the caller (a gateway's embedding, or the server's embedder run by sessions_app).
 See docs/semantic-cache.md for what a hit does and does not promise.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 
 import numpy as np
 from django.conf import settings
 
+from convostore import canonical
 from convostore.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
-from sessions_app import canonical
 
 from . import keys
-from .redis_client import RedisUnavailable, guarded, script
-from .semantic_admin import defer_count, defer_hit, defer_script, run_pipeline
+from .redis_client import RedisUnavailable, evalsha, guarded
+from .semantic_deferred import ALIAS, defer_count, defer_hit, defer_script, run_pipeline
 from .semantic_index import (
     MEMBER_WIDTH,
     MIN_VOTES,
@@ -36,14 +36,10 @@ from .semantic_index import (
     unpack_records,
 )
 
-ALIAS = "semantic"
 MAX_DIM = 8192
 MAX_TTL_S = 30 * 24 * 3600
-EVENTS = ("hits", "misses", "stores", "evictions")
-PARTS = ("meta", "bk", "vec", "body", "lru", "exp", "hits")
 INLINE_BODIES = 4  # the lookup returns the bodies of this many most-voted candidates…
 INLINE_BODY_BYTES = 16 * 1024  # …when no longer than this (else a hit fetches its body: one more round trip)
-ENTRY_ID_RE = re.compile(r"^sce_([0-9a-f]{16})([0-9a-f]{8})$")
 
 
 def default_ttl() -> int:
@@ -63,36 +59,17 @@ def max_response_bytes() -> int:
     return int(settings.CONVOSTORE.get("SEMANTIC_MAX_RESPONSE_BYTES", 1024 * 1024))
 
 
-def scope_keys(tenant_id: int, scope_id: str) -> list[str]:
-    return [keys.semantic_scope(tenant_id, scope_id, part) for part in PARTS]
+def query_vector(embedding) -> np.ndarray:
+    """An embedding (a list of 1..MAX_DIM finite numbers, not all zero) as an L2-normalised float32 vector.
 
-
-def entry_id(scope_id: str, member: str) -> str:
-    return f"sce_{scope_id}{member}"
-
-
-def parse_entry_id(value: str) -> tuple[str, str] | None:
-    match = ENTRY_ID_RE.match(value or "")
-    return (match.group(1), match.group(2)) if match else None
-
-
-def query_vector(*, tenant_id: int, text: str | None, embedding) -> np.ndarray:
-    """The gateway's embedding (validated) or the configured embedder's vector of ``text``, L2-normalised."""
-    if embedding is not None:
-        vector = np.asarray(embedding, dtype=np.float32)
-        if vector.ndim != 1 or not 1 <= vector.shape[0] <= MAX_DIM:
-            raise ValidationFailed(f"'embedding' must be a list of 1 to {MAX_DIM} numbers.", param="embedding", code="invalid_value")
-        if not np.isfinite(vector).all() or not np.linalg.norm(vector) > 0:
-            raise ValidationFailed("'embedding' must be finite and not all zeros.", param="embedding", code="invalid_value")
-        return normalise(vector)
-    if text is None:
-        raise ValidationFailed("Send 'text' or 'embedding'.", param="text", code="missing_required_parameter")
-    from archive_app.embedders import EmbedderError, embed_cached
-
-    try:
-        return normalise(embed_cached(tenant_id=tenant_id, texts=[text])[0])
-    except EmbedderError as exc:
-        raise ServiceUnavailable(f"The embedder failed: {exc}", code="embedder_unavailable") from exc
+    Raises ValidationFailed (400, param ``embedding``) for anything else.
+    """
+    vector = np.asarray(embedding, dtype=np.float32)
+    if vector.ndim != 1 or not 1 <= vector.shape[0] <= MAX_DIM:
+        raise ValidationFailed(f"'embedding' must be a list of 1 to {MAX_DIM} numbers.", param="embedding", code="invalid_value")
+    if not np.isfinite(vector).all() or not np.linalg.norm(vector) > 0:
+        raise ValidationFailed("'embedding' must be finite and not all zeros.", param="embedding", code="invalid_value")
+    return normalise(vector)
 
 
 def _dimension_mismatch(scope_dim: int, got: int) -> ValidationFailed:
@@ -108,29 +85,33 @@ def cache_lookup(
     tenant_id: int,
     namespace: str,
     threshold: float,
+    embedding,
     text: str | None = None,
-    embedding=None,
     context: str | None = None,
     require_exact_text: bool = False,
     now: float | None = None,
 ) -> dict:
     """``{"hit": true, response, similarity, entry_id, age_s}`` or ``{"hit": false}`` (also when Redis is down).
 
+    ``embedding`` is the query vector (any length up to MAX_DIM; normalised here); ``text``, when given,
+    is kept for ``require_exact_text``.
+
     One round trip: the Lua call returns the candidates' records and the bodies of the most-voted ones;
-    the counters, the hit's LRU bump and sweeping expired candidates are deferred (semantic_admin).
+    the counters, the hit's LRU bump and sweeping expired candidates are deferred (semantic_deferred).
     """
+    # long: the one round trip's reply is parsed, scored and turned into deferred writes in one place, in order
     if require_exact_text and text is None:
         raise ValidationFailed("'require_exact_text' needs 'text'.", param="text", code="missing_required_parameter")
-    query = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
+    query = query_vector(embedding)
     now = time.time() if now is None else now
     scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
-    skeys = scope_keys(tenant_id, scope_id)
+    skeys = keys.semantic_scope_keys(tenant_id, scope_id)
     exact_text = text if require_exact_text else None
     votes = MIN_VOTES if threshold >= VOTE_THRESHOLD else 1
     args = [MEMBER_WIDTH, votes, vote_budget(), INLINE_BODIES, INLINE_BODY_BYTES, probe_fields(query)]
     try:
         with guarded("semantic_lookup", ALIAS) as client:
-            (found,) = run_pipeline(client, lambda pipe: pipe.evalsha(_sha("semantic_lookup"), 4, *skeys[:4], *args), force=False)
+            (found,) = run_pipeline(client, lambda pipe: evalsha(pipe, "semantic_lookup", skeys[:4], args, ALIAS), force=False)
             dim, members, blob, *inline = found
             bodies = dict(zip(inline[::2], inline[1::2]))
             dim = int(dim)
@@ -160,17 +141,13 @@ def cache_lookup(
                     "hit": True,
                     "response": json.loads(response),
                     "similarity": round(min(float(scores[position]), 1.0), 6),
-                    "entry_id": entry_id(scope_id, member),
+                    "entry_id": keys.semantic_entry_id(scope_id, member),
                     "age_s": round(max(now - meta["c"], 0.0), 3),
                 }
             defer_count(tenant_id, namespace, "misses")
             return {"hit": False}
     except RedisUnavailable:
         return {"hit": False}
-
-
-def _sha(name: str) -> str:
-    return script(name, ALIAS).sha
 
 
 def _member(members: bytes, index: int) -> str:
@@ -188,25 +165,26 @@ def cache_store(
     tenant_id: int,
     namespace: str,
     response,
+    embedding,
     text: str | None = None,
-    embedding=None,
     ttl_s: int | None = None,
     context: str | None = None,
     conversation_id: str | None = None,
     now: float | None = None,
 ) -> dict:
     """Store one entry in its scope (evicting the least recently used over the cap); 201 body."""
+    # long: entry id allocation retries and the deferred counters belong to the same round trip
     body_json = canonical.dumps(response)
     if len(body_json.encode("utf-8")) > max_response_bytes():
         raise PayloadTooLarge(f"'response' is larger than {max_response_bytes()} bytes.", param="response")
-    vector = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
+    vector = query_vector(embedding)
     ttl_s = int(ttl_s or default_ttl())
     now = time.time() if now is None else now
     expires_at = now + ttl_s
     record = pack_record(vector, expires_at=expires_at, text=text)
     header = json.dumps({"c": round(now, 3), "t": text, "v": conversation_id}, separators=(",", ":"))
     scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
-    skeys = scope_keys(tenant_id, scope_id)
+    skeys = keys.semantic_scope_keys(tenant_id, scope_id)
     args = [vector.shape[0], now, ttl_s * 1000, scope_cap(), TABLES, record, header + "\n" + body_json, expires_at]
     conv_key = keys.semantic_conversation_entries(tenant_id, keys.semantic_conversation_id(tenant_id, conversation_id)) if conversation_id else None
     try:
@@ -215,7 +193,7 @@ def cache_store(
                 member = secrets.token_hex(MEMBER_WIDTH // 2)
 
                 def build(pipe, member=member):
-                    pipe.evalsha(_sha("semantic_store"), len(skeys), *skeys, *args, member)
+                    evalsha(pipe, "semantic_store", skeys, [*args, member], ALIAS)
                     _index(pipe, tenant_id, namespace, scope_id, ttl_s, conv_key, conversation_id, member)
 
                 result = run_pipeline(client, build)[0]
@@ -233,7 +211,7 @@ def cache_store(
     except RedisUnavailable as exc:
         raise ServiceUnavailable("The semantic cache is unavailable; nothing was stored.", code="cache_unavailable") from exc
     return {
-        "entry_id": entry_id(scope_id, member),
+        "entry_id": keys.semantic_entry_id(scope_id, member),
         "namespace": namespace,
         "expires_in_s": ttl_s,
         "dimensions": int(vector.shape[0]),
@@ -256,7 +234,3 @@ def _index(pipe, tenant_id, namespace, scope_id, ttl_s, conv_key, conversation_i
         pipe.sadd(key, value)
         pipe.expire(key, ttl_s, nx=True)
         pipe.expire(key, ttl_s, gt=True)
-
-
-# Deletion, purges and counters live in semantic_admin.py; re-exported here for callers.
-from .semantic_admin import counters, entry_delete, namespace_delete, purge_conversations, purge_tenant  # noqa: E402,F401

@@ -1,8 +1,11 @@
 """The Celery app: settings from Django (CELERY_*), tasks discovered in every app."""
 
 import os
+import time
 
-from celery import Celery
+from celery import Celery, signals
+
+from convostore import metrics, observability
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "convostore.settings.base")
 
@@ -14,12 +17,6 @@ app.autodiscover_tasks()
 @app.on_after_finalize.connect
 def _observe_tasks(sender, **kwargs):
     """Task durations and failures to Prometheus; task id and name bound on every log line of a task."""
-    import time
-
-    from celery import signals
-
-    from convostore import metrics, observability
-
     started: dict[str, float] = {}
 
     @signals.task_prerun.connect(weak=False)

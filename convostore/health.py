@@ -4,8 +4,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.http import require_GET
+from django_redis import get_redis_connection
 
-from cache_app.redis_client import connection as redis_connection
 from convostore.errors import json_error
 
 
@@ -26,7 +26,7 @@ def readyz(request):
         body["postgres"] = f"unavailable: {exc.__class__.__name__}"
         status = 503
     try:
-        redis_connection("hot").ping()
+        get_redis_connection("hot").ping()
     except Exception as exc:
         body["redis"] = f"unavailable: {exc.__class__.__name__}"
     body["status"] = "ready" if status == 200 else "not ready"

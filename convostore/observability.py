@@ -113,12 +113,6 @@ def span(name: str, **attributes):
         yield current_span
 
 
-def postgres_span(execute, sql, params, many, context):
-    """connection.execute_wrapper hook: one span per statement when tracing is on."""
-    with span("postgres", statement=sql.split(" ", 1)[0]):
-        return execute(sql, params, many, context)
-
-
 # --- /metrics -----------------------------------------------------------------------------------------
 
 def _allowed(request) -> bool:

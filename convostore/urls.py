@@ -8,7 +8,7 @@ from . import health, observability
 
 urlpatterns = [
     path("v1/", include("sessions_app.api.urls")),
-    path("v1/", include("cache_app.api.urls")),
+    path("v1/", include("sessions_app.api.cache_urls")),
     path("v1/", include("sessions_app.api.openai_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

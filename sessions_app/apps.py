@@ -1,12 +1,21 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class SessionsAppConfig(AppConfig):
     name = "sessions_app"
     verbose_name = "Sessions"
     default_auto_field = "django.db.models.BigAutoField"
+    default = True
 
     def ready(self):
         from convostore import schema  # noqa: F401  (registers the OpenAPI auth extension)
 
-        from . import signals  # noqa: F401
+        from . import signals  # noqa: F401  (Django's idiom: receivers connect once the app registry is ready)
+
+
+class ConvoStoreAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with ConvoStore's site (the dashboard page) as the default ``admin.site``."""
+
+    default = False  # named explicitly in INSTALLED_APPS; SessionsAppConfig is this module's default
+    default_site = "sessions_app.support.site.ConvoStoreAdminSite"

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from cache_app import keys
-from cache_app.redis_client import RedisUnavailable, guarded
+from cache_app import api_keys, keys
 from convostore import observability
 
 from .models import ApiKey, Tenant
 from .services.tenants import hash_key
 
-logger = logging.getLogger(__name__)
-
-CACHE_SECONDS = 60
-RATE_WINDOW_SECONDS = 60
 LAST_USED_EVERY = 60
 _TENANT_FIELDS = [f.attname for f in Tenant._meta.concrete_fields]
 
@@ -77,7 +70,9 @@ def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
     key_hash = hash_key(raw_key)
     tenant_id = _TENANT_OF_KEY.get(key_hash)
     extra_keys = also(tenant_id) if (also is not None and tenant_id is not None) else []
-    cached, extra_values, rate_count = _cached(key_hash, extra_keys)
+    cached, extra_values, rate_count = api_keys.key_entry_read(key_hash, extra_keys)
+    if cached is not None:
+        _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
     if cached is not None and cached["tenant"]["id"] == tenant_id:
         prefetched = dict(zip(extra_keys, extra_values))
     else:
@@ -108,54 +103,14 @@ def _principal(key_hash: str, cached) -> ApiPrincipal | None:
     return ApiPrincipal(key.tenant, key.pk)
 
 
-def _cached(key_hash: str, extra_keys=()):
-    """The cached key entry, the values of ``extra_keys`` and this minute's request count, in one round trip."""
-    window = int(time.time() // RATE_WINDOW_SECONDS)
-    rate_key = keys.counter(f"rate.{key_hash[:16]}.{window}")
-    try:
-        with guarded("auth_get") as client:
-            pipe = client.pipeline(transaction=False)
-            for name in [keys.api_key(key_hash), *extra_keys]:
-                pipe.get(name)
-            pipe.incr(rate_key)
-            pipe.expire(rate_key, RATE_WINDOW_SECONDS * 2)
-            values = pipe.execute()
-    except RedisUnavailable:
-        return None, [None] * len(extra_keys), None
-    value = values[0]
-    cached = json.loads(value) if value else None
-    if cached is not None:
-        _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
-    return cached, values[1 : 1 + len(extra_keys)], values[-2]
-
-
 def _remember(key_hash: str, key: ApiKey) -> None:
     tenant = {name: getattr(key.tenant, name) for name in _TENANT_FIELDS}
     tenant["created_at"] = None
-    payload = {
+    api_keys.key_entry_store(key_hash, {
         "key_id": key.pk,
         "tenant": tenant,
         "expires_at": key.expires_at.timestamp() if key.expires_at else None,
-    }
-    try:
-        with guarded("auth_set") as client:
-            client.set(keys.api_key(key_hash), json.dumps(payload), ex=CACHE_SECONDS)
-    except RedisUnavailable:
-        pass
-
-
-def forget_cached_key(key_hash: str) -> None:
-    """Drop a key from the cache (revocation). If Redis is down the entry expires within CACHE_SECONDS."""
-    try:
-        with guarded("auth_forget") as client:
-            client.delete(keys.api_key(key_hash))
-    except RedisUnavailable:
-        logger.warning("could not drop cached API key; it expires within %ss", CACHE_SECONDS)
-
-
-def forget_tenant_keys(tenant: Tenant) -> None:
-    for key_hash in ApiKey.objects.filter(tenant=tenant).values_list("key_hash", flat=True):
-        forget_cached_key(key_hash)
+    })
 
 
 class ResolveAuthentication(ApiKeyAuthentication):

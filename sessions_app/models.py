@@ -100,6 +100,10 @@ class Conversation(models.Model):
     def depth(self) -> int:
         return len(self.lineage)
 
+    def fork_lineage(self, fork_seq: int) -> list[list[int]]:
+        """The lineage of a fork of this conversation that inherits its items up to ``fork_seq``."""
+        return [[pk, min(upto, fork_seq)] for pk, upto in self.lineage] + [[self.pk, fork_seq]]
+
     def path(self) -> list[tuple[int, int | None]]:
         """(conversation pk, upto seq) for every conversation whose items make this context; None = all."""
         return [(pk, upto) for pk, upto in self.lineage] + [(self.pk, None)]

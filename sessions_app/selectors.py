@@ -5,20 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cache_app import hot_window, keys, tokens
+from archive_app.selectors import segment_entries
+from cache_app import hot_window, keys
 from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable
-from convostore import metrics
+from convostore import metrics, tokens
 from convostore.errors import NotFound
 
 from .models import Conversation, Item, Response, Tenant
-
-
-def archived_entries(path, upto_seq: int) -> list[Entry]:
-    """Entries of the path that live in archive segments (decoded), oldest first."""
-    from archive_app.selectors import segment_entries
-
-    return segment_entries(path, upto_seq)
 
 
 def context_entries(conversation: Conversation, upto_seq: int) -> list[Entry]:
@@ -29,8 +23,28 @@ def context_entries(conversation: Conversation, upto_seq: int) -> list[Entry]:
         for seq, token_count, raw in Item.objects.for_path(path, upto_seq).values_list("seq", "token_count", "raw")
     ]
     if _has_archive(conversation):
-        rows = sorted(archived_entries(path, upto_seq) + rows, key=lambda entry: entry.seq)
+        rows = sorted(segment_entries(path, upto_seq) + rows, key=lambda entry: entry.seq)
     return rows
+
+
+def window_load(tenant: Tenant, conversation: Conversation, *, upto_seq: int | None = None, after_seq: int = 0) -> list[Entry]:
+    """Context entries with after_seq < seq <= upto_seq (default: the whole context), oldest first.
+
+    From the hot window when it holds them all, else from Postgres rows and archive segments, which then
+    refill the window (cache_app.hot_window.window_or_load owns that decision).
+    """
+    upto = conversation.last_seq if upto_seq is None else upto_seq
+    return hot_window.window_or_load(
+        tenant_id=tenant.pk, conversation_id=conversation.conversation_id, version=conversation.version,
+        last_seq=conversation.last_seq, window_size=tenant.window_size, upto_seq=upto, after_seq=after_seq,
+        load=lambda: context_entries(conversation, upto),
+    )
+
+
+def window_refresh(tenant: Tenant, conversation: Conversation, entries: list[Entry]) -> None:
+    """Refill the hot window from ``entries``, the whole context just read (only if newer than Redis's)."""
+    hot_window.window_fill(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, version=conversation.version,
+                           last_seq=conversation.last_seq, window_size=tenant.window_size, entries=entries)
 
 
 def _has_archive(conversation: Conversation) -> bool:
@@ -109,44 +123,11 @@ def _resolve_from_postgres(tenant: Tenant, response_id: str) -> Resolved:
     return Resolved.from_entries(conversation.conversation_id, response_id, conversation.version, mine, "postgres")
 
 
-def window_refresh(tenant: Tenant, conversation: Conversation, entries: list[Entry]) -> None:
-    """Rebuild the hot window from a full read of the context (only if newer than what Redis holds)."""
-    try:
-        hot_window.window_rebuild(
-            tenant_id=tenant.pk,
-            conversation_id=conversation.conversation_id,
-            version=conversation.version,
-            last_seq=conversation.last_seq,
-            tokens=sum(entry.tokens for entry in entries),
-            window_size=tenant.window_size,
-            entries=entries,
-            full=True,
-        )
-        metrics.window_events.labels(event="rebuild").inc()
-    except RedisUnavailable:
-        pass
-
-
 def conversation_get(*, tenant: Tenant, conversation_id: str) -> Conversation:
     conversation = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).select_related("parent").first()
     if conversation is None:
         raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
     return conversation
-
-
-def conversation_entries(*, tenant: Tenant, conversation: Conversation) -> list[Entry]:
-    """The whole context of a conversation: from its hot window when that holds everything, else Postgres."""
-    window = _current_window(tenant, conversation)
-    if window is not None:
-        return window.entries
-    return _entries_from_postgres(tenant, conversation)
-
-
-def _entries_from_postgres(tenant: Tenant, conversation: Conversation) -> list[Entry]:
-    """Rows plus decoded segments; the hot window is rebuilt from them."""
-    entries = context_entries(conversation, conversation.last_seq)
-    window_refresh(tenant, conversation, entries)
-    return entries
 
 
 @dataclass
@@ -161,21 +142,14 @@ def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None,
     Served from the hot window when it holds everything, else by a bounded Postgres query
     (archived history is decoded and paged in memory).
     """
-    window = _current_window(tenant, conversation)
-    if window is None and not _has_archive(conversation):
-        return _page_from_rows(conversation, after, limit, order)
-    entries = window.entries if window is not None else _entries_from_postgres(tenant, conversation)
+    if _has_archive(conversation):
+        entries = window_load(tenant, conversation)
+    else:
+        entries = hot_window.window_complete(tenant_id=tenant.pk, conversation_id=conversation.conversation_id,
+                                             version=conversation.version, upto_seq=conversation.last_seq)
+        if entries is None:  # a bounded row query is cheaper than loading the whole context
+            return _page_from_rows(conversation, after, limit, order)
     return _page_from_entries(entries, after, limit, order)
-
-
-def _current_window(tenant: Tenant, conversation: Conversation):
-    try:
-        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
-    except RedisUnavailable:
-        return None
-    if window is not None and window.version == conversation.version and window.covers(conversation.last_seq):
-        return window
-    return None
 
 
 def _page_from_entries(entries: list[Entry], after, limit: int, order: str) -> ItemPage:

@@ -1,15 +1,16 @@
-"""Celery tasks of sessions_app: the invalidation outbox sweep and idempotency clean-up."""
+"""Celery tasks of sessions_app (autodiscovered): the outbox sweep, expired-record clean-up, and the lifecycle's tasks."""
 
 from celery import shared_task
 
-from . import maintenance
+from .lifecycle.tasks import *  # noqa: F401,F403  (registers the lifecycle tasks with the worker)
+from .services import outbox
 
 
 @shared_task(name="convostore.outbox_sweep")
 def outbox_sweep() -> int:
-    return maintenance.outbox_apply()
+    return outbox.outbox_apply()
 
 
 @shared_task(name="convostore.idempotency_cleanup")
 def idempotency_cleanup() -> int:
-    return maintenance.expired_records_delete()
+    return outbox.expired_records_delete()

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from .auth import RATE_WINDOW_SECONDS
+from cache_app.api_keys import RATE_WINDOW_SECONDS
 
 
 class ApiKeyRateThrottle(BaseThrottle):

@@ -102,6 +102,7 @@ def locate_symbols(chaser: Chaser, n_bits: int, hard: np.ndarray, n_syms: int, w
     start, the disagreement proves damage).  Each round fixes at least the first wrong piece;
     after FIX_ROUNDS rounds the decoder falls back to decoding from the hard starts only.
     """
+    # long: one vectorised pass over all pieces of a section; splitting it would copy the numpy arrays between steps
     if n_syms <= WALK_SYMBOLS and chaser.nxt is not None and len(hard) == 1:
         return _walk(chaser, n_bits, n_syms, want_pos)
     avg = n_bits / max(n_syms, 1)

@@ -7,6 +7,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from convostore import tokens
+
 from .errors import ArchiveCorrupt
 
 MIN_MATCH = 4
@@ -21,8 +23,6 @@ _P1, _P2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 @lru_cache(maxsize=None)
 def vocab_info(encoding: str):
     """(tiktoken Encoding, bool mask of ordinary token ids, id of each single byte)."""
-    from cache_app import tokens  # the project's offline tokenizer; imported lazily
-
     enc = tokens.get_encoding(encoding)
     ranks = enc._mergeable_ranks
     valid = np.zeros(max(ranks.values()) + 1, dtype=bool)
@@ -116,6 +116,7 @@ def match_lengths(prefix: np.ndarray, toks: np.ndarray, index=None):
     (binary search in ``index`` = prefix_index(prefix)); candidates are verified token by token
     and runs of candidates on one diagonal extend the match (all vectorised).
     """
+    # long: one vectorised pass (candidate, verify, extend); the steps share large intermediate arrays
     n, base, k = len(toks), len(prefix), MIN_MATCH
     if n < k:
         return np.zeros(n, np.int64), np.zeros(n, np.int64)

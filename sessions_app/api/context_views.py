@@ -6,11 +6,13 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.views import APIView
 
-from cache_app import context
+from cache_app import hot_window, keys
 from convostore.errors import ValidationFailed
 
-from .. import canonical
+from convostore import canonical
 from ..auth import ResolveAuthentication
+from ..context.build import ContextRequest, context_build
+from ..context.targets import context_target, context_target_hot
 from . import inputs
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
@@ -38,7 +40,7 @@ def _optional_text(request, name: str, max_bytes: int) -> str | None:
     return value
 
 
-def context_request(request, tenant) -> context.ContextRequest:
+def context_request(request, tenant) -> ContextRequest:
     """Validate the query string (400 with the parameter named) into a ContextRequest."""
     recent_k = None
     if request.query_params.get("recent_k") not in (None, ""):
@@ -49,7 +51,7 @@ def context_request(request, tenant) -> context.ContextRequest:
     user_key = request.query_params.get("user_key") or "user"
     if len(user_key) > 64:
         raise ValidationFailed("'user_key' names a metadata key of at most 64 characters.", param="user_key", code="invalid_value")
-    return context.ContextRequest(
+    return ContextRequest(
         max_tokens=inputs.query_int(request, "max_tokens", default=tenant.token_budget, minimum=1, maximum=1_000_000),
         recent_k=recent_k,
         instructions=_optional_text(request, "instructions", MAX_INSTRUCTIONS_BYTES),
@@ -72,10 +74,10 @@ class ConversationContextApi(APIView):
         params = context_request(request, tenant)
         target = None
         if params.recall_k == 0:  # recall needs the full row (metadata, lineage): Postgres
-            target = context.context_target_hot(tenant=tenant, conversation_id=conversation_id)
+            target = context_target_hot(tenant=tenant, conversation_id=conversation_id)
         if target is None:
-            target = context.context_target(tenant=tenant, conversation_id=conversation_id)
-        return json_response(context.context_build(tenant=tenant, target=target, request=params))
+            target = context_target(tenant=tenant, conversation_id=conversation_id)
+        return json_response(context_build(tenant=tenant, target=target, request=params))
 
 
 class ResponseContextApi(APIView):
@@ -97,14 +99,12 @@ class ResponseContextApi(APIView):
         if params.recall_k == 0:
             target = _hot_response_target(request, tenant, response_id)
         if target is None:
-            target = context.context_target(tenant=tenant, response_id=response_id)
-        return json_response(context.context_build(tenant=tenant, target=target, request=params))
+            target = context_target(tenant=tenant, response_id=response_id)
+        return json_response(context_build(tenant=tenant, target=target, request=params))
 
 
 def _hot_response_target(request, tenant, response_id: str):
     """The response index came with the API key (same round trip); then window + header in one more."""
-    from cache_app import hot_window, keys
-
     index_key = keys.response_index(tenant.pk, response_id)
     prefetched = getattr(request.user, "prefetched", {})
     if index_key not in prefetched:
@@ -113,4 +113,4 @@ def _hot_response_target(request, tenant, response_id: str):
     if hit is None:
         return None
     conversation_id, last_seq = hit
-    return context.context_target_hot(tenant=tenant, conversation_id=conversation_id, upto_seq=last_seq, response_id=response_id)
+    return context_target_hot(tenant=tenant, conversation_id=conversation_id, upto_seq=last_seq, response_id=response_id)

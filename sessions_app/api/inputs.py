@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from convostore.errors import ValidationFailed
 
-from .. import canonical
+from convostore import canonical
 
 
 def body_object(request) -> dict:

@@ -74,7 +74,7 @@ class ConversationItemsApi(OpenAIApi):
         conversation_id_param(conversation_id)
         include_values(request)
         data = inputs.body_object(request)
-        _, entries = conversations.conversation_items_create(
+        entries = conversations.conversation_items_create(
             tenant=request.user.tenant, conversation_id=conversation_id, items=_items(data, required=True)
         )
         return Response(shapes.list_body(entries, has_more=False))

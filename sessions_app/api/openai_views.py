@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from convostore.errors import ValidationFailed
 
-from .. import canonical
+from convostore import canonical
 from . import inputs
 
 # The documented values of OpenAI's `include`; none adds anything here (items are returned as stored).

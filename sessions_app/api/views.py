@@ -13,7 +13,9 @@ from rest_framework.views import APIView
 from convostore import metrics
 from convostore.errors import ValidationFailed
 
-from .. import canonical, selectors, services
+from convostore import canonical
+
+from .. import selectors, services
 from ..auth import ResolveAuthentication
 from . import inputs
 from .serializers import (

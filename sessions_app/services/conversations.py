@@ -7,27 +7,29 @@ import json
 from django.db import transaction
 from django.utils import timezone
 
+from archive_app.segments import segment_item_remove
 from cache_app import hot_window, keys
 from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable, guarded
-from convostore.errors import Conflict, NotFound, ValidationFailed
+from convostore import canonical
+from convostore.errors import NotFound, ValidationFailed
 
-from .. import canonical
 from ..models import Conversation, Item, Response, Tenant
 from ..selectors import context_entries, window_refresh
-from .parts import HotUpdate, _check_limits, _insert_items, _lock_or_create, apply_hot, outbox_record, prepare_items
 from .deletion import conversation_descendants
+from .hot import HotUpdate, apply_hot, outbox_record
+from .items import check_item_ids, prepare_items
+from .writes import conversation_write
 
 
-def _hot_update(tenant: Tenant, conversation: Conversation, entries: list[Entry], *, created_empty=False) -> HotUpdate:
-    return HotUpdate.of(tenant=tenant, conversation_id=conversation.conversation_id, version=conversation.version,
-                        last_seq=conversation.last_seq, entries=entries, created_empty=created_empty)
+def _not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
 
 
 def _lock_existing(tenant: Tenant, conversation_id: str) -> Conversation:
     conversation = Conversation.objects.select_for_update().filter(tenant=tenant, conversation_id=conversation_id).first()
     if conversation is None:
-        raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
+        raise _not_found(conversation_id)
     return conversation
 
 
@@ -37,21 +39,14 @@ def _lock_existing(tenant: Tenant, conversation_id: str) -> Conversation:
 def conversation_create(*, tenant: Tenant, items=None, metadata: dict | None = None) -> Conversation:
     """A new ``conv_…`` conversation, optionally with items: version 1 with items, 0 without."""
     prepared = prepare_items(items or [], encoding=tenant.encoding)
-    conversation, hot = _create_tx(tenant=tenant, prepared=prepared, metadata=metadata or {})
-    apply_hot(hot)
-    return conversation
-
-
-@transaction.atomic
-def _create_tx(*, tenant, prepared, metadata):
-    conversation, created = _lock_or_create(tenant=tenant, conversation_id=canonical.new_id("conv"), metadata=metadata)
-    if not created:  # 96 random bits collided: never expected, but never merge two conversations
-        raise Conflict("Generated conversation id collided; retry.", param="conversation_id", code="conversation_exists")
-    if not prepared:
-        return conversation, []
-    _check_limits(tenant, conversation, prepared)
-    entries = _insert_items(conversation, prepared)
-    return conversation, [_hot_update(tenant, conversation, entries, created_empty=True)]
+    conversation_id = canonical.new_id("conv")
+    written = conversation_write(tenant=tenant, conversation_id=conversation_id, prepared=prepared, must_create=True,
+                                 metadata=metadata or {})
+    entries = [Entry(offset + 1, p.tokens, p.raw) for offset, p in enumerate(prepared)]
+    if entries:
+        apply_hot([HotUpdate.of(tenant=tenant, conversation_id=conversation_id, version=written.version,
+                                last_seq=written.last_seq, entries=entries, created_empty=True)])
+    return Conversation.objects.get(pk=written.pk)
 
 
 def conversation_update_metadata(*, tenant: Tenant, conversation_id: str, metadata: dict) -> Conversation:
@@ -69,25 +64,28 @@ def _metadata_tx(*, tenant, conversation_id, metadata):
     conversation.last_active_at = timezone.now()
     conversation.save(update_fields=["metadata", "version", "last_active_at"])
     # An empty extension moves the window's version along without touching its items.
-    return conversation, [_hot_update(tenant, conversation, [])]
+    return conversation, [HotUpdate.of(tenant=tenant, conversation_id=conversation_id, version=conversation.version,
+                                       last_seq=conversation.last_seq, entries=[])]
 
 
-def conversation_items_create(*, tenant: Tenant, conversation_id: str, items) -> tuple[Conversation, list[Entry]]:
-    """Append items to an existing conversation (404 when missing, unlike the native append); one mutation."""
+def conversation_items_create(*, tenant: Tenant, conversation_id: str, items) -> list[Entry]:
+    """Append items to an existing conversation (404 when missing, unlike the native append); one mutation.
+
+    Returns the entries written, oldest first.
+    """
     prepared = prepare_items(items, encoding=tenant.encoding)
     if not prepared:
         raise ValidationFailed("Send at least one item.", param="items", code="empty_items")
-    conversation, entries, hot = _items_create_tx(tenant=tenant, conversation_id=conversation_id, prepared=prepared)
-    apply_hot(hot)
-    return conversation, entries
-
-
-@transaction.atomic
-def _items_create_tx(*, tenant, conversation_id, prepared):
-    conversation = _lock_existing(tenant, conversation_id)
-    _check_limits(tenant, conversation, prepared)
-    entries = _insert_items(conversation, prepared)
-    return conversation, entries, [_hot_update(tenant, conversation, entries)]
+    existing = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).only("pk", "lineage").first()
+    if existing is None:
+        raise _not_found(conversation_id)
+    check_item_ids(existing.path(), prepared)
+    written = conversation_write(tenant=tenant, conversation_id=conversation_id, prepared=prepared, create=False)
+    first = written.first_seq(len(prepared))
+    entries = [Entry(first + offset, p.tokens, p.raw) for offset, p in enumerate(prepared)]
+    apply_hot([HotUpdate.of(tenant=tenant, conversation_id=conversation_id, version=written.version,
+                            last_seq=written.last_seq, entries=entries)])
+    return entries
 
 
 # --- item deletion -------------------------------------------------------------------------------
@@ -114,13 +112,12 @@ def item_delete(*, tenant: Tenant, conversation_id: str, item_id: str) -> Conver
 @transaction.atomic
 def _item_delete_tx(*, tenant, conversation_id, item_id):
     conversation = _lock_existing(tenant, conversation_id)
-    row = Item.objects.filter(conversation=conversation, item_id=item_id).first()
-    if row is not None:
-        row.delete()
-        conversation.item_count = max(conversation.item_count - 1, 0)
-        conversation.byte_count = max(conversation.byte_count - row.byte_size, 0)
-        conversation.token_count = max(conversation.token_count - row.token_count, 0)
-    elif not _archived_item_delete(conversation, item_id):  # adjusts the counters itself
+    gone = Item.objects.filter(conversation=conversation, item_id=item_id).first()
+    if gone is not None:
+        gone.delete()
+    else:
+        gone = _archived_item_delete(conversation, item_id)
+    if gone is None:
         if conversation.parent_id and _find(context_entries(conversation, conversation.fork_seq), item_id):
             raise ValidationFailed(
                 "This item is inherited from the conversation this one was forked from; delete it there.",
@@ -128,6 +125,9 @@ def _item_delete_tx(*, tenant, conversation_id, item_id):
                 code="item_inherited",
             )
         raise NotFound(f"No item found with id {item_id!r} in this conversation.", param="item_id")
+    conversation.item_count = max(conversation.item_count - 1, 0)
+    conversation.byte_count = max(conversation.byte_count - gone.byte_size, 0)
+    conversation.token_count = max(conversation.token_count - gone.token_count, 0)
     conversation.version += 1
     conversation.last_active_at = timezone.now()
     conversation.save(update_fields=["version", "item_count", "byte_count", "token_count", "last_active_at"])
@@ -141,13 +141,11 @@ def _find(entries: list[Entry], item_id: str) -> Entry | None:
     return next((entry for entry in entries if json.loads(entry.raw).get("id") == item_id), None)
 
 
-def _archived_item_delete(conversation: Conversation, item_id: str) -> bool:
-    """True when an archive segment held the item (now removed, counters adjusted on ``conversation``)."""
+def _archived_item_delete(conversation: Conversation, item_id: str):
+    """The archived item removed from its segment (re-encoded), or None when no segment holds it."""
     if not conversation.archived_upto_seq:
-        return False
-    from archive_app.services.lifecycle import archived_item_delete  # lazy: archive_app builds on sessions_app
-
-    return archived_item_delete(conversation=conversation, item_id=item_id)
+        return None
+    return segment_item_remove(conversation_pk=conversation.pk, tenant_id=conversation.tenant_id, item_id=item_id)
 
 
 # --- responses -----------------------------------------------------------------------------------
@@ -171,6 +169,3 @@ def _response_delete_tx(*, tenant, response_id):
     conversation_id = response.conversation.conversation_id
     response.delete()  # Item.response is SET_NULL: the items stay
     return conversation_id
-
-
-# --- reads the OpenAI facade needs (candidates for sessions_app/selectors.py) ----------------------

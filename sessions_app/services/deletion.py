@@ -9,12 +9,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from cache_app import hot_window
+from archive_app.models import ArchiveSegment
+from archive_app.storage import names_delete
+from cache_app import hot_window, semantic_purge
 from cache_app.redis_client import RedisUnavailable
 from convostore.errors import NotFound
 
 from ..models import Conversation, IdempotencyRecord, Response, Tenant, Tombstone
-from .parts import outbox_record
+from .hot import outbox_record
+from .tenants import api_keys_forget
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +40,6 @@ def conversation_delete(*, tenant: Tenant, conversation_id: str) -> list[str]:
     """
     removed, stored_names = _delete_tx(tenant=tenant, conversation_id=conversation_id)
     if stored_names:  # segment payloads kept in a Storage backend go after the rows that named them
-        from archive_app.storage import names_delete
-
         names_delete(stored_names)
     for deleted_id, response_ids in removed:
         redis_forget(tenant_id=tenant.pk, conversation_id=deleted_id, response_ids=response_ids)
@@ -57,8 +58,6 @@ def _delete_tx(*, tenant: Tenant, conversation_id: str):
     responses: dict[int, list[str]] = {pk: [] for pk in pks}
     for pk, response_id in Response.objects.filter(conversation_id__in=pks).values_list("conversation_id", "response_id"):
         responses[pk].append(response_id)
-    from archive_app.models import ArchiveSegment
-
     stored_names = list(
         ArchiveSegment.objects.filter(conversation_id__in=pks).exclude(storage_name="").values_list("storage_name", flat=True)
     )
@@ -79,10 +78,8 @@ def redis_forget(*, tenant_id: int, conversation_id: str, response_ids=()) -> No
 
 def semantic_forget(*, tenant_id: int, conversation_ids: list[str]) -> None:
     """Semantic-cache entries stored with these conversations go too; if Redis is down the outbox retries."""
-    from cache_app import semantic
-
     try:
-        semantic.purge_conversations(tenant_id=tenant_id, conversation_ids=conversation_ids)
+        semantic_purge.purge_conversations(tenant_id=tenant_id, conversation_ids=conversation_ids)
     except RedisUnavailable as exc:
         for conversation_id in conversation_ids:
             outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, reason=f"delete: {exc}"[:200])
@@ -99,18 +96,14 @@ def tenant_purge(*, tenant: Tenant, keep_tenant: bool = False) -> int:
             continue
     purge_tenant_caches(tenant_id=tenant.pk)
     if not keep_tenant:
-        from ..auth import forget_tenant_keys
-
-        forget_tenant_keys(tenant)
+        api_keys_forget(tenant)
         tenant.delete()
     return removed
 
 
 def purge_tenant_caches(*, tenant_id: int) -> None:
     """Tenant-wide Redis data outside conversations (semantic and embedding caches)."""
-    from cache_app import semantic
-
     try:
-        semantic.purge_tenant(tenant_id=tenant_id)
+        semantic_purge.purge_tenant(tenant_id=tenant_id)
     except RedisUnavailable:
         logger.warning("semantic/embedding caches of tenant %s not purged (Redis down); entries expire by TTL", tenant_id)

@@ -10,9 +10,11 @@ from django.db import transaction
 from django.db.models import Func, IntegerField
 from django.utils.dateparse import parse_datetime
 
-from cache_app import tokens
+from archive_app.models import Summary
+from convostore import tokens
 
 from ..models import Conversation, Item, Response, Tenant
+from ..selectors import context_entries
 
 FORMAT = "convostore.conversation.v1"
 
@@ -71,17 +73,11 @@ def conversation_export(conversation: Conversation) -> dict:
 
 
 def _own_entries(conversation: Conversation):
-    from ..selectors import context_entries
-
     own_from = (conversation.fork_seq or 0) + 1
     return [entry for entry in context_entries(conversation, conversation.last_seq) if entry.seq >= own_from]
 
 
 def _summaries(conversation: Conversation) -> list[dict]:
-    try:
-        from archive_app.models import Summary
-    except ImportError:
-        return []
     return [
         {"upto_seq": s.upto_seq, "text": s.text, "token_estimate": s.token_estimate, "summariser": s.summariser,
          "created_at": _iso(s.created_at)}
@@ -107,7 +103,7 @@ def conversation_import(*, record: dict) -> bool:
     if record["parent"]:
         parent = Conversation.objects.get(tenant=tenant, conversation_id=record["parent"])
     fork_seq = record["fork_seq"]
-    lineage = [[pk, min(upto, fork_seq)] for pk, upto in parent.lineage] + [[parent.pk, fork_seq]] if parent else []
+    lineage = parent.fork_lineage(fork_seq) if parent else []
     items = record["items"]
     counted = [tokens.count_canonical(item["raw"], encoding=tenant.encoding) for item in items]
     conversation = Conversation.objects.create(
@@ -119,13 +115,24 @@ def conversation_import(*, record: dict) -> bool:
     Conversation.objects.filter(pk=conversation.pk).update(
         created_at=parse_datetime(record["created_at"]), last_active_at=parse_datetime(record["last_active_at"])
     )
+    responses = _import_responses(tenant, conversation, record["responses"])
+    _import_items(conversation, items, counted, responses)
+    _import_summaries(conversation, record.get("summaries", []))
+    return True
+
+
+def _import_responses(tenant: Tenant, conversation: Conversation, records: list[dict]) -> dict[str, Response]:
     responses = {}
-    for data in record["responses"]:
+    for data in records:
         response = Response.objects.create(
             tenant=tenant, conversation=conversation, **{k: v for k, v in data.items() if k != "created_at"}
         )
         Response.objects.filter(pk=response.pk).update(created_at=parse_datetime(data["created_at"]))
         responses[data["response_id"]] = response
+    return responses
+
+
+def _import_items(conversation: Conversation, items: list[dict], counted: list[int], responses: dict[str, Response]) -> None:
     rows = []
     for item, token_count in zip(items, counted):
         parsed = json.loads(item["raw"])
@@ -135,15 +142,11 @@ def conversation_import(*, record: dict) -> bool:
             token_count=token_count, response=responses.get(item["response_id"]),
         ))
     Item.objects.bulk_create(rows, batch_size=1000)
-    _import_summaries(conversation, record.get("summaries", []))
-    return True
 
 
 def _import_summaries(conversation: Conversation, summaries: list[dict]) -> None:
     if not summaries:
         return
-    from archive_app.models import Summary
-
     for data in summaries:
         summary = Summary.objects.create(
             conversation=conversation, upto_seq=data["upto_seq"], text=data["text"],

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from dataclasses import dataclass
 
+from django.db import transaction
+
+from cache_app.hot_window import Entry
+from convostore import canonical
 from convostore.errors import Conflict, NotFound, ValidationFailed
 
-from .. import canonical
 from ..models import Conversation, Response, Tenant
 from ..selectors import context_entries
-from .parts import HotUpdate, Outcome, _check_limits, _insert_items, _lock_or_create, _replay, apply_hot, prepare_items
-from .upsert import IdempotencyRace, idempotency_remember
+from .hot import HotUpdate, apply_hot
+from .idempotency import Outcome, idempotent
+from .items import PreparedItem, check_item_ids, prepare_items
+from .writes import ResponseRow, conversation_write, response_id_taken
 
 RESPONSES_SCOPE = "responses"
 
@@ -31,7 +35,8 @@ def response_store(
 ) -> Outcome:
     """Store a response and its input/output items; forks when ``previous_response_id`` is not the head.
 
-    Answers ``{"response_id", "conversation_id", "version", "forked"}`` (201).
+    Answers 201 ``{"response_id", "conversation_id", "version", "forked"}``. Two concurrent continuations of
+    one response give one extension and one fork (the parent's row lock orders them).
     """
     if response_id is not None:
         canonical.validate_response_id(response_id, "response_id")
@@ -45,81 +50,50 @@ def response_store(
         )
     prepared_input = prepare_items(input_items, encoding=tenant.encoding, param="input")
     prepared_output = prepare_items(output_items, encoding=tenant.encoding, param="output")
-    if len(prepared_input) + len(prepared_output) > 2 * 20:
-        raise ValidationFailed("Too many items.", param="input", code="too_many_items")
     ids = [p.item["id"] for p in prepared_input + prepared_output]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("Item ids must be unique.", param="output", code="duplicate_item_id")
-    try:
-        outcome = _store_tx(
-            tenant=tenant,
-            prepared_input=prepared_input,
-            prepared_output=prepared_output,
-            response_id=response_id or canonical.new_id("resp"),
-            previous_response_id=previous_response_id,
-            conversation_id=conversation_id,
-            model=model or "",
-            usage=usage,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-        )
-    except IdempotencyRace:
-        # A concurrent retry with the same key committed first; ours was rolled back whole.
-        outcome = _replay(tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash)
-    except IntegrityError as exc:
-        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
-        if constraint == "item_id_unique":
-            raise Conflict("An item id is already used in this conversation.", param="input", code="item_id_taken") from None
-        if constraint == "conversation_id_unique_per_tenant":
-            raise Conflict("That conversation id was just taken.", param="conversation_id", code="conversation_exists") from None
-        raise
+    row = ResponseRow(response_id or canonical.new_id("resp"), previous_response_id or "", len(prepared_input), model or "", usage)
+    outcome = idempotent(
+        tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash,
+        run=lambda: _store(tenant, prepared_input + prepared_output, row, conversation_id),
+    )
     apply_hot(outcome.hot)
     return outcome
 
 
+@dataclass
+class _Target:
+    conversation_id: str
+    parent: Conversation | None = None  # set for a fork
+    fork_seq: int | None = None
+    path: list | None = None  # the context the new items join, for client-chosen id checks
+
+    @property
+    def forked(self) -> bool:
+        return self.parent is not None
+
+
 @transaction.atomic
-def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_response_id, conversation_id, model, usage,
-              idempotency_key, request_hash):
-    replay = _replay(tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash)
-    if replay is not None:
-        return replay
-    if Response.objects.filter(tenant=tenant, response_id=response_id).exists():
-        raise Conflict(f"Response id {response_id!r} is already taken.", param="response_id", code="response_id_taken")
-    conversation, created, forked, inherited = _target(tenant, previous_response_id, conversation_id)
-    prepared = prepared_input + prepared_output
-    _check_limits(tenant, conversation, prepared)
-    first_seq = conversation.last_seq + 1
-    response = Response(
-        tenant=tenant,
-        response_id=response_id,
-        conversation=conversation,
-        previous_response_id=previous_response_id or "",
-        input_first_seq=first_seq if prepared_input else None,
-        output_first_seq=first_seq + len(prepared_input) if prepared_output else None,
-        last_seq=conversation.last_seq + len(prepared),
-        model=model,
-        usage=usage,
-    )
-    try:
-        with transaction.atomic():
-            response.save()
-    except IntegrityError:
-        raise Conflict(f"Response id {response_id!r} is already taken.", param="response_id", code="response_id_taken") from None
-    entries = _insert_items(conversation, prepared, response=response)
-    body = {"response_id": response_id, "conversation_id": conversation.conversation_id, "version": conversation.version, "forked": forked}
-    outcome = Outcome(201, body)
-    if idempotency_key:
-        idempotency_remember(
-            tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash, status=201,
-            body=canonical.dumps(body), ttl_seconds=settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"],
-        )
+def _store(tenant: Tenant, prepared: list[PreparedItem], row: ResponseRow, conversation_id: str | None) -> Outcome:
+    if Response.objects.filter(tenant=tenant, response_id=row.response_id).exists():
+        raise response_id_taken(row.response_id)
+    target = _target(tenant, row.previous_response_id or None, conversation_id)
+    if any(p.client_id for p in prepared) and target.path:
+        check_item_ids(target.path, prepared, param="input")
+    written = conversation_write(tenant=tenant, conversation_id=target.conversation_id, prepared=prepared,
+                                 must_create=target.forked, parent=target.parent, fork_seq=target.fork_seq, response=row)
+    first = written.first_seq(len(prepared))
+    entries = [Entry(first + offset, p.tokens, p.raw) for offset, p in enumerate(prepared)]
+    outcome = Outcome(201, {"response_id": row.response_id, "conversation_id": target.conversation_id,
+                            "version": written.version, "forked": target.forked})
     update = HotUpdate.of(
-        tenant=tenant, conversation_id=conversation.conversation_id, version=conversation.version,
-        last_seq=conversation.last_seq, entries=entries, created_empty=created and not conversation.lineage,
-        responses=[(response_id, response.last_seq)],
+        tenant=tenant, conversation_id=target.conversation_id, version=written.version, last_seq=written.last_seq,
+        entries=entries, created_empty=written.created and not written.lineage, responses=[(row.response_id, written.last_seq)],
     )
-    if forked:
+    if target.forked:
         # A fork's window starts from its inherited context, so seed it whole.
+        inherited = context_entries(target.parent, target.fork_seq)
         update.created_empty = True
         update.tokens_added = sum(e.tokens for e in inherited + entries)
         if len(inherited) + len(entries) > tenant.window_size:
@@ -130,20 +104,18 @@ def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_
     return outcome
 
 
-def _target(tenant, previous_response_id, conversation_id):
-    """(conversation to append to, created?, forked?, inherited entries when forked)."""
+def _target(tenant: Tenant, previous_response_id: str | None, conversation_id: str | None) -> _Target:
+    """Where the response goes: ``conversation_id`` (created if new), the head it continues, or a new fork."""
     if previous_response_id is None:
-        conversation, created = _lock_or_create(tenant=tenant, conversation_id=conversation_id)
-        return conversation, created, False, []
-    previous = (
-        Response.objects.filter(tenant=tenant, response_id=previous_response_id).select_related("conversation").first()
-    )
+        existing = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).only("pk", "lineage").first()
+        return _Target(conversation_id, path=existing.path() if existing else None)
+    previous = Response.objects.filter(tenant=tenant, response_id=previous_response_id).first()
     if previous is None:
         raise NotFound(f"No response found with id {previous_response_id!r}.", param="previous_response_id")
     parent = Conversation.objects.select_for_update().get(pk=previous.conversation_id)
     is_head = parent.last_seq == previous.last_seq
     if is_head and (conversation_id is None or conversation_id == parent.conversation_id):
-        return parent, False, False, []
+        return _Target(parent.conversation_id, path=parent.path())
     if conversation_id is not None and conversation_id == parent.conversation_id:
         raise Conflict(
             "previous_response_id is not the head of this conversation; name a new conversation_id to fork.",
@@ -152,9 +124,5 @@ def _target(tenant, previous_response_id, conversation_id):
         )
     if parent.depth + 1 > tenant.max_fork_depth:
         raise ValidationFailed(f"Forks may nest at most {tenant.max_fork_depth} deep.", param="previous_response_id", code="fork_too_deep")
-    child_id = conversation_id or canonical.new_id("conv")
-    child, created = _lock_or_create(tenant=tenant, conversation_id=child_id, parent=parent, fork_seq=previous.last_seq)
-    if not created:
-        raise Conflict(f"Conversation {child_id!r} already exists.", param="conversation_id", code="conversation_exists")
-    inherited = context_entries(child, child.last_seq)
-    return child, True, True, inherited
+    path = [(pk, min(upto, previous.last_seq)) for pk, upto in parent.lineage] + [(parent.pk, previous.last_seq)]
+    return _Target(conversation_id or canonical.new_id("conv"), parent, previous.last_seq, path)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from cache_app.api_keys import key_entry_forget
 from convostore.errors import NotFound
 
 from ..models import ApiKey, Tenant
@@ -63,17 +65,13 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-    from ..auth import forget_cached_key
-
-    forget_cached_key(key.key_hash)
+    key_entry_forget(key.key_hash)
     return key
 
 
 @transaction.atomic
 def api_key_rotate(*, prefix: str, grace_seconds: int = 86400) -> tuple[ApiKey, IssuedKey]:
     """Issue a new key for the same tenant; the old one keeps working for ``grace_seconds``, then expires."""
-    from datetime import timedelta
-
     old = ApiKey.objects.select_for_update().filter(prefix=prefix, revoked_at__isnull=True).first()
     if old is None:
         raise NotFound(f"No active API key with prefix {prefix!r}.", param="prefix")
@@ -83,3 +81,9 @@ def api_key_rotate(*, prefix: str, grace_seconds: int = 86400) -> tuple[ApiKey, 
         old.expires_at = expires
         old.save(update_fields=["expires_at"])
     return old, issued
+
+
+def api_keys_forget(tenant: Tenant) -> None:
+    """Drop every cached key entry of ``tenant`` (its settings changed, or it is being deleted)."""
+    for key_hash in ApiKey.objects.filter(tenant=tenant).values_list("key_hash", flat=True):
+        key_entry_forget(key_hash)

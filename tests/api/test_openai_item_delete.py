@@ -80,7 +80,7 @@ def test_inherited_items_cannot_be_deleted_through_a_fork(sdk, api):
 
 
 def test_archived_items_are_deleted_from_their_segment(sdk):
-    from archive_app.services.archive import conversation_archive
+    from sessions_app.lifecycle import conversation_archive
 
     conversation = _three(sdk)
     row = Conversation.objects.get(conversation_id=conversation.id)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from archive_app.codec import ArchiveCorrupt
 from archive_app.models import ArchiveSegment, CodeTable, LifecycleEvent
 from archive_app.selectors import segment_entries
-from archive_app.services import lifecycle
+from sessions_app import lifecycle
 from cache_app import hot_window
 from sessions_app.models import Conversation, Item, Tombstone
 

@@ -6,8 +6,8 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
-from archive_app.services import lifecycle
-from archive_app.services.segments import segment_items
+from sessions_app import lifecycle
+from archive_app.segments import segment_items
 from sessions_app.models import Conversation, Item
 from sessions_app.selectors import context_entries
 from sessions_app.services import conversation_append

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from archive_app.models import ArchiveSegment, LifecycleEvent
-from archive_app.selectors import archivable_conversations
-from archive_app.services import lifecycle
+from sessions_app.lifecycle.selectors import archivable_conversations
+from sessions_app import lifecycle
 from cache_app import hot_window
 from sessions_app.models import Conversation, Item
 from sessions_app.selectors import context_entries
@@ -160,6 +160,9 @@ def test_large_conversations_split_into_several_segments(api, tenant, settings):
 
 
 def test_archived_item_delete_reencodes_its_segment(api, tenant):
+    from archive_app.segments import segment_item_remove
+    from sessions_app.services import item_delete
+
     conversation_with_turns(api, "del", 2)
     conversation = Conversation.objects.get(conversation_id="del")
     doomed = Item.objects.get(conversation=conversation, seq=2)
@@ -167,8 +170,8 @@ def test_archived_item_delete_reencodes_its_segment(api, tenant):
     lifecycle.conversation_archive(conversation=conversation, keep_window=False)
     conversation.refresh_from_db()
 
-    assert lifecycle.archived_item_delete(conversation=conversation, item_id="nope") is False
-    assert lifecycle.archived_item_delete(conversation=conversation, item_id=doomed.item_id) is True
+    assert segment_item_remove(conversation_pk=conversation.pk, tenant_id=tenant.pk, item_id="nope") is None
+    item_delete(tenant=tenant, conversation_id="del", item_id=doomed.item_id)
     conversation.refresh_from_db()
     assert (conversation.item_count, conversation.byte_count, conversation.token_count) == (
         counts[0] - 1, counts[1] - doomed.byte_size, counts[2] - doomed.token_count,
@@ -180,7 +183,7 @@ def test_archived_item_delete_reencodes_its_segment(api, tenant):
     assert seqs == [1, 3, 4, 5, 6]
     # Deleting the first item moves the segment's first seq.
     first = rows_of_segment(conversation)[0]
-    assert lifecycle.archived_item_delete(conversation=conversation, item_id=first) is True
+    item_delete(tenant=tenant, conversation_id="del", item_id=first)
     assert ArchiveSegment.objects.get(conversation=conversation).first_seq == 3
     assert lifecycle.segments_verify()["corrupt"] == 0
 
@@ -192,7 +195,7 @@ def rows_of_segment(conversation):
 
 
 def test_archive_sweep_finds_evicted_and_long_conversations(api, tenant):
-    from archive_app.tasks.lifecycle import archive_conversation
+    from sessions_app.lifecycle.tasks import archive_conversation
 
     conversation_with_turns(api, "w1", 2)
     conversation_with_turns(api, "h1", 2)

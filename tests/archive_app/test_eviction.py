@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from archive_app.models import LifecycleEvent
-from archive_app.services import lifecycle
+from sessions_app import lifecycle
 from cache_app import hot_window
 from sessions_app.models import Conversation
-from sessions_app.selectors import conversation_entries
+from sessions_app.selectors import window_load
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_reads_after_eviction_come_back_byte_identical(api, tenant):
     assert lifecycle.evict_idle(now=timezone.now() + timedelta(days=1)) == 1
     assert api.get("/v1/sessions/back/items", {"limit": 100}).content == before
     # A read that rebuilds the window of a warm conversation; it is evicted again once idle.
-    conversation_entries(tenant=tenant, conversation=Conversation.objects.get(conversation_id="back"))
+    window_load(tenant, Conversation.objects.get(conversation_id="back"))
     assert window_of(tenant, "back") is not None
     assert lifecycle.evict_idle(now=timezone.now() + timedelta(days=1)) == 1
     assert window_of(tenant, "back") is None

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from archive_app.models import Memory, Summary
-from archive_app.tasks import memory as tasks
+from sessions_app.lifecycle import tasks
 from convostore.celery import app
 from sessions_app.models import Conversation
 from sessions_app.services import conversation_append

@@ -3,8 +3,9 @@
 import pytest
 
 from archive_app.models import Memory
-from archive_app.recall import OpenAICompatibleRelevanceGate, recall
-from archive_app.services.memory import conversation_embed
+from archive_app.gates import OpenAICompatibleRelevanceGate
+from archive_app.selectors import recall
+from sessions_app.lifecycle import conversation_embed
 from sessions_app.models import Conversation
 from sessions_app.services import conversation_append, response_store
 from tests.archive_app.test_summarisers import FakeChat

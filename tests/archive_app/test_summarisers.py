@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from archive_app.models import Summary
-from archive_app.services.memory import summary_refresh
+from sessions_app.lifecycle import summary_refresh
 from archive_app.summarisers import (
     ExtractiveSummariser,
     OpenAICompatibleSummariser,
@@ -88,7 +88,7 @@ def long_conversation(tenant, conversation_id="s", turns=12, start=0):
 
 
 def openai(server, **kwargs):
-    return OpenAICompatibleSummariser(base_url=server.base_url, api_key="sk-test", model="tiny", backoff=0, **kwargs)
+    return OpenAICompatibleSummariser(base_url=server.base_url, api_key="sk-test", model="tiny", **kwargs)
 
 
 @pytest.mark.parametrize("kind", ["extractive", "openai"])

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from archive_app.models import ArchiveSegment
-from archive_app.services.segments import segment_items
+from archive_app.segments import segment_items
 from sessions_app.models import Conversation, Item
 from sessions_app.selectors import context_entries
 from sessions_app.services import conversation_append

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from archive_app.services.memory import summary_refresh
+from sessions_app.lifecycle import summary_refresh
 from cache_app import hot_window
 from sessions_app.models import Conversation
 

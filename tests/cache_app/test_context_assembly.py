@@ -2,7 +2,8 @@
 
 import json
 
-from cache_app import context, tokens
+from sessions_app.context import assembly as context
+from convostore import tokens
 from cache_app.hot_window import Entry
 
 

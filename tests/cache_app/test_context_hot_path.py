@@ -3,7 +3,7 @@
 import pytest
 
 from archive_app.models import Summary
-from archive_app.services.memory import summary_refresh
+from sessions_app.lifecycle import summary_refresh
 from cache_app import context_cache, redis_client
 from sessions_app.models import Conversation
 from sessions_app.services import conversation_append, response_store

@@ -54,7 +54,7 @@ def test_create_then_extend_at_the_right_version():
     window = read("c")
     assert (window.version, window.last_seq, window.tokens, window.full) == (2, 3, 9, True)
     assert [e.seq for e in window.entries] == [1, 2, 3]
-    assert window.covers(3) and window.covers(1) and not window.covers(4)
+    assert window.holds(0, 3) and window.holds(0, 1) and not window.holds(0, 4)
 
 
 def test_extend_at_a_wrong_version_drops_the_window():
@@ -74,7 +74,7 @@ def test_extend_trims_to_the_window_size_and_marks_it_partial():
     extend("c", 1, 2, entries(4, 6), window_size=4)
     window = read("c")
     assert [e.seq for e in window.entries] == [3, 4, 5, 6]
-    assert not window.full and not window.covers(6)
+    assert not window.full and not window.holds(0, 6)
 
 
 def test_window_ttl_is_set_on_both_keys(settings):
@@ -141,4 +141,4 @@ def test_entries_with_colons_in_their_json_round_trip():
 
 def test_upto_cuts_at_the_response():
     extend("c", 0, 1, entries(1, 5), created_empty=True)
-    assert [e.seq for e in read("c").upto(3)] == [1, 2, 3]
+    assert [e.seq for e in read("c").between(0, 3)] == [1, 2, 3]

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from cache_app import semantic
+from cache_app import semantic, semantic_purge
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +129,7 @@ def test_dimension_mismatch_is_a_clear_400_and_stores_nothing(api):
     assert error["code"] == "dimension_mismatch" and error["param"] == "embedding" and "64" in error["message"]
     error = store(api, vector=unit(3, 32), status=400)["error"]
     assert error["code"] == "dimension_mismatch"
-    assert semantic.counters(tenant_id=api.tenant.pk)["stores"] == 1
+    assert semantic_purge.counters(tenant_id=api.tenant.pk)["stores"] == 1
     # server-side text embeddings are EMBEDDING_DIM (256): mismatch with a 64-d scope
     assert lookup(api, text="hello", status=400)["error"]["code"] == "dimension_mismatch"
 
@@ -167,7 +167,7 @@ def test_bad_store_input_is_400_and_changes_nothing(api, body, param):
     response = api.post("/v1/cache/store", body, format="json")
     assert response.status_code == 400, response.content
     assert response.json()["error"]["param"] == param
-    assert semantic.counters(tenant_id=api.tenant.pk)["stores"] == 0
+    assert semantic_purge.counters(tenant_id=api.tenant.pk)["stores"] == 0
 
 
 def test_require_exact_text_only_hits_on_identical_text(api):
@@ -204,7 +204,7 @@ def test_cap_evicts_the_least_recently_used_entry(api, settings):
     assert store(api, vector=unit(4), response=4)["evicted"] == 1
     assert lookup(api, vector=unit(2)) == {"hit": False}
     assert [lookup(api, vector=unit(s))["response"] for s in (1, 3, 4)] == [1, 3, 4]
-    assert semantic.counters(tenant_id=api.tenant.pk)["evictions"] == 1
+    assert semantic_purge.counters(tenant_id=api.tenant.pk)["evictions"] == 1
 
 
 def test_counters_per_tenant_and_namespace(api, other_api):
@@ -213,11 +213,11 @@ def test_counters_per_tenant_and_namespace(api, other_api):
     lookup(api, namespace="a", vector=unit(9))
     lookup(api, namespace="b", vector=unit(1))
     store(other_api, namespace="a", vector=unit(1))
-    mine = semantic.counters(tenant_id=api.tenant.pk)
+    mine = semantic_purge.counters(tenant_id=api.tenant.pk)
     assert (mine["hits"], mine["misses"], mine["stores"], mine["evictions"]) == (1, 2, 1, 0)
     assert mine["namespaces"]["a"] == {"hits": 1, "misses": 1, "stores": 1, "evictions": 0}
     assert mine["namespaces"]["b"]["misses"] == 1
-    overall = semantic.counters()
+    overall = semantic_purge.counters()
     assert overall["stores"] == 2 and "namespaces" not in overall
 
 
@@ -240,4 +240,4 @@ def test_lookup_survives_a_script_flush(api):
     assert lookup(api, vector=unit(3))["hit"] is True
     redis_client.connection("semantic").script_flush()
     assert lookup(api, vector=unit(3))["hit"] is True
-    assert semantic.counters(tenant_id=api.tenant.pk)["hits"] == 2
+    assert semantic_purge.counters(tenant_id=api.tenant.pk)["hits"] == 2

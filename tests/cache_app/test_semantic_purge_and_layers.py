@@ -5,7 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from cache_app import hot_window, keys, redis_client, semantic
+from cache_app import hot_window, keys, redis_client, semantic, semantic_purge
+from sessions_app.services import caches
 from tests.conftest import RedisProcess
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def test_purge_conversations_removes_their_entries_and_index(tenant, redis_prefi
     put(tenant.pk, 3, namespace="other", conversation_id="conv-a")
     put(tenant.pk, 4, conversation_id="conv-b")
     put(tenant.pk, 5)
-    assert semantic.purge_conversations(tenant_id=tenant.pk, conversation_ids=["conv-a"]) == 3
+    assert semantic_purge.purge_conversations(tenant_id=tenant.pk, conversation_ids=["conv-a"]) == 3
     assert [get(tenant.pk, 1)["hit"], get(tenant.pk, 2, context="ctx-1")["hit"], get(tenant.pk, 3, namespace="other")["hit"]] == [False] * 3
     assert get(tenant.pk, 4)["hit"] and get(tenant.pk, 5)["hit"]
     client = redis_client.connection("semantic")
@@ -49,7 +50,7 @@ def test_purge_conversations_removes_their_entries_and_index(tenant, redis_prefi
         kind = client.type(key)
         if kind == b"hash" and key.endswith(b":vec") or key.endswith(b":body"):
             assert client.hlen(key) <= 2
-    assert semantic.purge_conversations(tenant_id=tenant.pk, conversation_ids=["conv-a"]) == 0
+    assert semantic_purge.purge_conversations(tenant_id=tenant.pk, conversation_ids=["conv-a"]) == 0
 
 
 def test_purge_tenant_leaves_no_key_of_that_tenant(tenant, other_tenant, redis_prefix):
@@ -58,18 +59,18 @@ def test_purge_tenant_leaves_no_key_of_that_tenant(tenant, other_tenant, redis_p
 
     for seed in range(6):
         put(tenant.pk, seed, namespace=f"ns{seed % 2}", conversation_id=f"c{seed % 3}", context=None if seed < 3 else "x")
-    semantic.cache_store(tenant_id=tenant.pk, namespace="t", text="server embedded", response="r")
+    caches.semantic_store(tenant_id=tenant.pk, namespace="t", text="server embedded", response="r")
     embedding_cache.embedding_put(tenant_id=tenant.pk, key="https://example.com/a", vector=[1.0, 0.0], model="m")
     embed_cached(tenant_id=tenant.pk, texts=["one", "two"])
     semantic.cache_lookup(tenant_id=tenant.pk, namespace="ns0", embedding=unit(0), threshold=0.9)
     put(other_tenant.pk, 1)
     assert tenant_keys("semantic", tenant.pk, redis_prefix) and tenant_keys("embeddings", tenant.pk, redis_prefix)
 
-    assert semantic.purge_tenant(tenant_id=tenant.pk) == 7
+    assert semantic_purge.purge_tenant(tenant_id=tenant.pk) == 7
     assert tenant_keys("semantic", tenant.pk, redis_prefix) == set()
     assert tenant_keys("embeddings", tenant.pk, redis_prefix) == set()
     assert get(other_tenant.pk, 1)["hit"] is True
-    assert semantic.counters(tenant_id=tenant.pk)["stores"] == 0
+    assert semantic_purge.counters(tenant_id=tenant.pk)["stores"] == 0
 
 
 @pytest.fixture
@@ -107,4 +108,4 @@ def test_semantic_redis_down_lookup_misses_store_is_503_and_sessions_still_work(
     response = api.post("/v1/cache/store", {"namespace": "n", "embedding": [1.0, 0.0], "response": "r"}, format="json")
     assert response.status_code == 503 and response.json()["error"]["code"] == "cache_unavailable"
     assert api.post("/v1/sessions/chat/append", {"role": "user", "content": "Hi"}, format="json").status_code == 201
-    assert semantic.counters()["available"] is False
+    assert semantic_purge.counters()["available"] is False

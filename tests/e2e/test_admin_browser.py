@@ -56,7 +56,7 @@ def screenshot(driver, name: str) -> Path:
 
 
 def test_transcript_of_archived_conversation_and_dashboard(live_server, browser, tenant):
-    lifecycle = pytest.importorskip("archive_app.services.lifecycle")
+    lifecycle = pytest.importorskip("sessions_app.lifecycle")
     from selenium.webdriver.common.by import By
 
     User.objects.create_superuser("e2e-admin", "e2e@example.com", PASSWORD)

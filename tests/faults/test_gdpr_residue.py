@@ -7,9 +7,9 @@ from django.apps import apps
 from django.db import connection
 
 from archive_app.models import ArchiveSegment, Memory, Summary
-from archive_app.services.lifecycle import conversation_archive, conversation_evict
-from archive_app.services.memory import conversation_embed, summary_refresh
-from cache_app import semantic
+from sessions_app.lifecycle import conversation_archive, conversation_evict
+from sessions_app.lifecycle import conversation_embed, summary_refresh
+from cache_app import semantic, semantic_purge
 from cache_app.redis_client import connection as redis_connection
 from sessions_app.models import Conversation
 from sessions_app.services import conversation_append, response_store
@@ -82,7 +82,7 @@ def test_delete_removes_rows_segments_summaries_memories_cache_entries_and_redis
     assert ArchiveSegment.objects.filter(conversation=conversation).exists()
     assert Summary.objects.filter(conversation=conversation).exists()
     assert Memory.objects.filter(conversation=conversation).exists()
-    assert semantic.counters(tenant_id=tenant.pk)["stores"] >= 1
+    assert semantic_purge.counters(tenant_id=tenant.pk)["stores"] >= 1
     assert _rows_mentioning(SECRET), "the canary should be stored before the delete"
 
     response = api.delete("/v1/sessions/gdpr")

@@ -11,7 +11,7 @@ import redis
 from django.db import connection
 
 from cache_app import hot_window, redis_client
-from sessions_app.maintenance import outbox_apply
+from sessions_app.services.outbox import outbox_apply
 from sessions_app.models import InvalidationOutbox
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_flushall_between_append_and_resolve_gives_byte_identical_answer_and_reb
     cold_second = resolve(api, second["response_id"])
     assert cold_second.content == hot_second.content
     window = hot_window.window_read(tenant_id=api.tenant.pk, conversation_id="c")
-    assert window is not None and window.version == 3 and window.covers(5) and len(window.entries) == 5
+    assert window is not None and window.version == 3 and window.holds(0, 5) and len(window.entries) == 5
     assert resolve(api, first["response_id"]).content == hot_first.content
     assert resolve(api, second["response_id"]).content == hot_second.content
 

@@ -14,7 +14,7 @@ CONVERSATIONS = 60
 
 @pytest.mark.django_db(transaction=True)
 def test_sigkill_mid_summary_then_rerun_summarises_each_conversation_once(tenant, own_redis, redis_prefix, tmp_path):
-    from archive_app.services.memory import summary_refresh
+    from sessions_app.lifecycle import summary_refresh
     from convostore.celery import app
 
     tenant.window_size = 8

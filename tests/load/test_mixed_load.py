@@ -91,7 +91,7 @@ def _worker(client, index, deadline, max_ops, conversations, acknowledged, laten
 def _evictor(deadline, stop):
     from django.db import connection
 
-    from archive_app.services import lifecycle
+    from sessions_app import lifecycle
 
     try:
         while time.monotonic() < deadline and not stop.is_set():

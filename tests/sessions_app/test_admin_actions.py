@@ -31,7 +31,7 @@ def window_of(conversation):
 
 @pytest.fixture
 def lifecycle():
-    return pytest.importorskip("archive_app.services.lifecycle")
+    return pytest.importorskip("sessions_app.lifecycle")
 
 
 def test_evict_now_drops_the_hot_window(client, superuser, tenant, lifecycle):
@@ -73,7 +73,7 @@ def test_verify_reports_a_corrupt_segment(client, superuser, tenant, lifecycle):
 
 
 def test_summarise_now_writes_a_summary(client, superuser, tenant):
-    pytest.importorskip("archive_app.services.memory")
+    pytest.importorskip("sessions_app.lifecycle")
     tenant.window_size = 4
     tenant.save()
     conversation = build_conversation(tenant, "conv_summary", 12)

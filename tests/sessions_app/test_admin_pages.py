@@ -76,7 +76,7 @@ def test_transcript_marks_inherited_items_and_links_ancestry_and_responses(clien
 
 
 def test_transcript_of_archived_conversation_decodes_segments(client, superuser, tenant):
-    lifecycle = pytest.importorskip("archive_app.services.lifecycle")
+    lifecycle = pytest.importorskip("sessions_app.lifecycle")
     conversation = build_conversation(tenant, "conv_cold", 30)
     assert lifecycle.conversation_archive(conversation=conversation, keep_window=False) is not None
     conversation.refresh_from_db()

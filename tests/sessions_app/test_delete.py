@@ -124,7 +124,7 @@ def test_delete_unknown_is_404(api):
 
 
 def test_delete_with_redis_down_records_the_outbox_and_the_sweep_cleans_up(api, own_redis):
-    from sessions_app.maintenance import outbox_apply
+    from sessions_app.services.outbox import outbox_apply
 
     r1 = store(api, conversation_id="down", output=[msg("a")])
     own_redis.stop()

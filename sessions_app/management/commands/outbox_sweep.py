@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from sessions_app.maintenance import outbox_apply
+from sessions_app.services.outbox import outbox_apply
 
 
 class Command(BaseCommand):

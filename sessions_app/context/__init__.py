@@ -1,0 +1,1 @@
+"""Context assembly: pure assembly (assembly.py), where a context ends (targets.py), the answer (build.py)."""

@@ -1,0 +1,77 @@
+"""Summaries: incremental, of the turns that left the verbatim window (previous summary + newly older turns)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+
+from archive_app.models import LifecycleEvent, Summary
+from archive_app.summarisers import SummariserError, get_summariser
+
+from ..context.assembly import message_tokens, normalise_text, summary_message
+from ..models import Conversation
+from ..selectors import context_entries
+
+logger = logging.getLogger(__name__)
+
+
+def summary_previous(conversation: Conversation, upto_seq: int) -> Summary | None:
+    """The latest summary of the conversation's path covering at most ``upto_seq`` (a fork builds on its parent's)."""
+    condition = Q(conversation_id=conversation.pk, upto_seq__lte=upto_seq)
+    for pk, inherited in conversation.lineage:
+        condition |= Q(conversation_id=pk, upto_seq__lte=min(inherited, upto_seq))
+    return Summary.objects.filter(condition).order_by("-upto_seq").first()
+
+
+def summary_refresh(*, conversation: Conversation, force: bool = False, summariser=None) -> Summary | None:
+    """Summarise the turns that left the verbatim window (the tenant's window_size newest items stay verbatim).
+
+    next summary = summarise(previous summary + turns after it). Runs when those turns exceed the tenant's
+    summary_threshold_tokens, or always with ``force`` (archive time). Idempotent: an existing summary to
+    the same seq is returned as is. A summariser failure returns None and leaves the previous summary in place.
+    """
+    tenant = conversation.tenant
+    entries = context_entries(conversation, conversation.last_seq)
+    older = entries[: max(0, len(entries) - tenant.window_size)]
+    if not older:
+        return None
+    upto = older[-1].seq
+    previous = summary_previous(conversation, upto)
+    fresh = [entry for entry in older if entry.seq > (previous.upto_seq if previous else 0)]
+    if not fresh:
+        return None
+    if not force and sum(entry.tokens for entry in fresh) < tenant.summary_threshold_tokens:
+        return None
+    summariser = summariser or get_summariser()
+    try:
+        text = summariser.summarise(previous=previous.text if previous else "", turns=[json.loads(e.raw) for e in fresh])
+    except SummariserError as exc:
+        logger.warning("summary of %s to seq %s failed, previous summary kept: %s", conversation.pk, upto, exc)
+        return None
+    text = normalise_text(text)
+    summary, created = Summary.objects.get_or_create(
+        conversation=conversation,
+        upto_seq=upto,
+        defaults={
+            "text": text,
+            "token_estimate": message_tokens(summary_message(upto, text), encoding=tenant.encoding),
+            "summariser": summariser.label[:200],
+        },
+    )
+    if created:
+        LifecycleEvent.objects.create(kind=LifecycleEvent.Kind.SUMMARISE, tenant=tenant, conversations=1, items=len(fresh))
+    return summary
+
+
+def summary_candidates(limit: int = 500):
+    """Conversations whose turns past the last summary exceed the verbatim window (and hold enough tokens)."""
+    latest = Summary.objects.filter(conversation=OuterRef("pk")).order_by("-upto_seq").values("upto_seq")[:1]
+    return (
+        Conversation.objects.annotate(summarised=Coalesce(Subquery(latest), F("fork_seq"), 0))
+        .filter(last_seq__gt=F("summarised") + F("tenant__window_size"), token_count__gt=F("tenant__summary_threshold_tokens"))
+        .order_by("-last_active_at")
+        .values_list("pk", flat=True)[:limit]
+    )

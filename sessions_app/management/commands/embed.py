@@ -1,0 +1,31 @@
+"""Embed conversations now (the twin of the embed tasks): one, one tenant's, or every conversation with missing embeddings."""
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from sessions_app import lifecycle
+from sessions_app.models import Conversation
+
+
+class Command(BaseCommand):
+    help = "Embed turns and summaries that have no Memory row yet."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--conversation", help="Conversation id (with --tenant when ids repeat across tenants).")
+        parser.add_argument("--tenant", help="Tenant name: only its conversations.")
+        parser.add_argument("--limit", type=int, default=10_000, help="Most conversations to visit without --conversation.")
+
+    def handle(self, *args, conversation=None, tenant=None, limit=10_000, **options):
+        conversations = Conversation.objects.select_related("tenant")
+        if tenant:
+            conversations = conversations.filter(tenant__name=tenant)
+        if conversation:
+            conversations = conversations.filter(conversation_id=conversation)
+            if not conversations.exists():
+                raise CommandError(f"no conversation {conversation!r}")
+        else:
+            conversations = conversations.filter(pk__in=list(lifecycle.embed_candidates(limit)))
+        written = 0
+        for row in tqdm(list(conversations), desc="embed", unit="conv", disable=options.get("verbosity", 1) < 1):
+            written += lifecycle.conversation_embed(conversation=row)
+        self.stdout.write(self.style.SUCCESS(f"{written} memories written"))

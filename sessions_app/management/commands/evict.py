@@ -1,0 +1,34 @@
+"""evict: idle conversations (and, with --budget, the LRU ones over the hot budget) leave Redis now."""
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from sessions_app.lifecycle import selectors
+from sessions_app import lifecycle
+
+
+class Command(BaseCommand):
+    help = "Evict conversations idle longer than their tenant's evict_after_seconds (or --idle-seconds) from Redis."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--idle-seconds", type=int, default=None, help="Idle time that counts (default: each tenant's).")
+        parser.add_argument("--tenant", default=None, help="Only this tenant (name or id).")
+        parser.add_argument("--budget", action="store_true", help="Then evict LRU-first while over the hot-tier budget.")
+        parser.add_argument("--max-bytes", type=int, default=None, help="Hot-tier budget for --budget (default HOT_MAX_BYTES).")
+
+    def handle(self, *args, idle_seconds=None, tenant=None, budget=False, max_bytes=None, **options):
+        if idle_seconds is not None and idle_seconds < 0:
+            raise CommandError("--idle-seconds must be zero or more.")
+        found = None
+        if tenant is not None:
+            found = selectors.tenant_find(tenant)
+            if found is None:
+                raise CommandError(f"No tenant {tenant!r}.")
+        with tqdm(desc="evict", unit="conv", disable=None) as bar:
+            evicted = lifecycle.evict_idle(idle_seconds=idle_seconds, tenant=found, progress=bar.update)
+        self.stdout.write(f"{evicted} idle conversations evicted")
+        if budget or max_bytes is not None:
+            over = lifecycle.enforce_hot_budget(max_bytes=max_bytes)
+            usage = lifecycle.hot_usage()
+            self.stdout.write(f"{over} conversations evicted for the hot budget; hot tier now ~{usage['bytes']} bytes "
+                              f"in {usage['conversations']} conversations")

@@ -1,0 +1,174 @@
+"""Admin for support staff: conversations with transcripts and actions, stored responses, the audit log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.db.models import Exists, OuterRef, Q
+from django.http import HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from ..models import AuditLogEntry, Conversation, Item, Response
+from . import transcripts
+from .audit import audit_record
+from .actions import ConversationActionsMixin
+from .readonly import ReadOnlyMixin
+
+SEARCH_ITEM_DAYS = 30
+
+
+class ForkedFilter(admin.SimpleListFilter):
+    title = "forked"
+    parameter_name = "forked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "forked"), ("no", "not forked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(parent__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(parent__isnull=True)
+        return queryset
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ConversationActionsMixin, admin.ModelAdmin):
+    list_display = ("conversation_id", "tenant", "tier", "item_count", "size", "token_count", "forked", "last_active_at")
+    list_filter = ("tenant", "tier", ("last_active_at", admin.DateFieldListFilter), ForkedFilter)
+    list_select_related = ("tenant",)
+    search_fields = ("conversation_id", "tenant__name")
+    search_help_text = "Conversation id, tenant, metadata values, or text of items not yet archived."
+    list_per_page = 100
+    show_full_result_count = False
+    ordering = ("-last_active_at",)
+    readonly_fields = (
+        "conversation_id", "tenant", "tier", "version", "last_seq", "parent_link", "fork_seq", "item_count", "size",
+        "token_count", "archived_upto_seq", "metadata", "ttl_seconds", "prefix_fingerprint", "apc_fingerprint_changes",
+        "created_at", "last_active_at",
+    )
+    fields = readonly_fields
+    change_form_template = "admin/sessions_app/conversation/change_form.html"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if match and match.url_name and match.url_name.endswith("changelist"):
+            return queryset.defer("metadata", "lineage", "prefix_fingerprint")
+        return queryset.select_related("tenant", "parent")
+
+    def get_search_results(self, request, queryset, search_term):
+        """Id, tenant name, metadata values, or text of recent items (still in Postgres, not archived)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = (
+            Q(conversation_id__icontains=term)
+            | Q(tenant__name__icontains=term)
+            | Q(metadata__icontains=term)
+            | Q(Exists(recent_items_matching(term).filter(conversation_id=OuterRef("pk"))))
+        )
+        if term.isdigit():
+            condition |= Q(pk=int(term))
+        return queryset.filter(condition), False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # purge (below) deletes forks, Redis keys and writes tombstones
+
+    @admin.display(description="bytes", ordering="byte_count")
+    def size(self, conversation):
+        return filesizeformat(conversation.byte_count)
+
+    @admin.display(description="forked", boolean=True)
+    def forked(self, conversation):
+        return conversation.parent_id is not None
+
+    @admin.display(description="parent")
+    def parent_link(self, conversation):
+        if conversation.parent_id is None:
+            return "—"
+        url = reverse("admin:sessions_app_conversation_change", args=[conversation.parent_id])
+        return format_html('<a href="{}">{}</a> (inherits up to seq {})', url, conversation.parent, conversation.fork_seq)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self.transcript_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def transcript_context(self, request, conversation):
+        try:
+            page = int(request.GET.get("page", "1"))
+        except ValueError:
+            page = 1
+        transcript = transcripts.transcript_page(conversation, page)
+        audit_record(
+            user=request.user,
+            action=AuditLogEntry.Action.VIEW_TRANSCRIPT,
+            conversations=[conversation],
+            extra={"page": transcript.page, "seqs": [transcript.first_seq, transcript.last_seq]},
+        )
+        return {
+            "transcript": transcript,
+            "forks": transcripts.forks_of(conversation),
+            "summary": transcripts.latest_summary(conversation),
+            "responses": transcripts.response_chain(conversation),
+            "object_actions": self.object_actions(request),
+            "changelist_url": reverse("admin:sessions_app_conversation_changelist"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+
+    def response_action(self, request, queryset):
+        response = super().response_action(request, queryset)
+        back = request.POST.get("_return_to", "")
+        if (
+            isinstance(response, HttpResponseRedirect)
+            and back
+            and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+        ):
+            return HttpResponseRedirect(back)
+        return response
+
+
+def recent_items_matching(term: str):
+    """Items created in the last SEARCH_ITEM_DAYS days (not yet archived) whose JSON contains ``term``."""
+    since = timezone.now() - timedelta(days=SEARCH_ITEM_DAYS)
+    return Item.objects.filter(created_at__gte=since, raw__icontains=term)
+
+
+@admin.register(Response)
+class ResponseAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("response_id", "tenant", "conversation", "previous_response_id", "model", "status", "last_seq", "created_at")
+    list_select_related = ("tenant", "conversation")
+    list_filter = ("tenant", "status")
+    search_fields = ("response_id", "previous_response_id", "conversation__conversation_id")
+    show_full_result_count = False
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Superusers only: who opened which transcript or ran which action."""
+
+    list_display = ("created_at", "username", "action", "object_type", "object_repr", "tenant")
+    list_filter = ("action", "object_type")
+    list_select_related = ("tenant",)
+    search_fields = ("username", "object_repr", "object_id")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser

@@ -1,0 +1,26 @@
+"""The admin site: Django's AdminSite plus the dashboard page (/admin/dashboard/, also drawn on the index).
+
+Installed as the default site through ``AdminConfig.default_site`` (sessions_app.apps.ConvoStoreAdminConfig),
+so every ``admin.site.register`` — django-celery-beat's included — lands here.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from .dashboard import DASHBOARD_PERMISSION, dashboard_context
+
+
+class ConvoStoreAdminSite(admin.AdminSite):
+    def get_urls(self):
+        return [path("dashboard/", self.admin_view(self.dashboard_view), name="dashboard"), *super().get_urls()]
+
+    def dashboard_view(self, request):
+        """Tiers, archive ratio, lifecycle counts and the semantic cache hit rate, for staff who may view conversations."""
+        if not request.user.has_perm(DASHBOARD_PERMISSION):
+            raise PermissionDenied
+        context = {**self.each_context(request), "title": "ConvoStore dashboard", **dashboard_context()}
+        return TemplateResponse(request, "admin/convostore_dashboard.html", context)

@@ -1,0 +1,201 @@
+"""What the conversation admin shows: transcript pages (every tier, in order), forks, the latest summary, the response chain."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from archive_app.models import Summary
+from archive_app.selectors import segment_entries
+from cache_app import keys
+from cache_app.redis_client import RedisUnavailable, guarded
+
+from ..models import Conversation, Item, Response
+
+TRANSCRIPT_PAGE_SIZE = 200
+TEXT_PREVIEW_CHARS = 20_000
+
+
+@dataclass
+class TranscriptRow:
+    seq: int
+    tokens: int
+    raw: str
+    source: str  # "hot", "postgres" or "archive"
+    owner: Conversation | None  # the ancestor it is inherited from, None when the conversation's own
+    item: dict = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return str(self.item.get("type", "message"))
+
+    @property
+    def role(self) -> str:
+        return str(self.item.get("role", ""))
+
+    @property
+    def item_id(self) -> str:
+        return str(self.item.get("id", ""))
+
+    @property
+    def name(self) -> str:
+        return str(self.item.get("name", ""))
+
+    @property
+    def call_id(self) -> str:
+        return str(self.item.get("call_id", ""))
+
+    @property
+    def text(self) -> str:
+        item = self.item
+        if self.type == "function_call":
+            return _pretty_json_text(item.get("arguments", ""))
+        if self.type == "function_call_output":
+            output = item.get("output", "")
+            return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False, indent=2)
+        if self.type == "reasoning":
+            return _parts_text(item.get("summary")) or _parts_text(item.get("content"))
+        if "content" in item:
+            return _parts_text(item.get("content"))[:TEXT_PREVIEW_CHARS]
+        return ""
+
+    @property
+    def pretty_raw(self) -> str:
+        return json.dumps(self.item, ensure_ascii=False, indent=2, sort_keys=True)[:TEXT_PREVIEW_CHARS]
+
+
+def _pretty_json_text(value) -> str:
+    if isinstance(value, str):
+        try:
+            return json.dumps(json.loads(value), ensure_ascii=False, indent=2)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def _parts_text(content) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    pieces = []
+    for part in content if isinstance(content, list) else [content]:
+        if isinstance(part, dict):
+            text = part.get("text") or part.get("refusal")
+            pieces.append(text if isinstance(text, str) else f"[{part.get('type', 'part')}]")
+        else:
+            pieces.append(str(part))
+    return "\n".join(pieces)
+
+
+@dataclass
+class Transcript:
+    rows: list[TranscriptRow]
+    page: int
+    pages: int
+    first_seq: int
+    last_seq: int
+    ancestors: list[Conversation]
+    hot_range: tuple[int, int] | None
+    redis_state: str
+
+    @property
+    def page_numbers(self) -> list[int]:
+        return list(range(1, self.pages + 1))
+
+
+def transcript_page(conversation: Conversation, page: int = 1, page_size: int = TRANSCRIPT_PAGE_SIZE) -> Transcript:
+    """Seqs ((page-1)*size, page*size] of the conversation's whole context, whatever tier holds them.
+
+    Postgres rows and decoded archive segments are merged by seq (as ``context_entries`` does), one page
+    at a time so very long conversations stay cheap; entries in the Redis hot window are marked ``hot``.
+    """
+    pages = max(1, math.ceil(conversation.last_seq / page_size))
+    page = min(max(1, page), pages)
+    low, high = (page - 1) * page_size, min(page * page_size, conversation.last_seq)
+    path = conversation.path()
+    ancestors = _ancestors(conversation)
+    by_pk = {a.pk: a for a in ancestors} | {conversation.pk: conversation}
+    entries = {
+        seq: (tokens, raw, "postgres")
+        for seq, tokens, raw in Item.objects.for_path(path, high).filter(seq__gt=low).values_list("seq", "token_count", "raw")
+    }
+    if any(by_pk[pk].archived_upto_seq > low for pk, _ in path if pk in by_pk) and high > low:
+        for entry in segment_entries(path, high):
+            if entry.seq > low:
+                entries.setdefault(entry.seq, (entry.tokens, entry.raw, "archive"))
+    hot_range, redis_state = _hot_range(conversation)
+    rows = []
+    for seq in sorted(entries):
+        tokens, raw, source = entries[seq]
+        if hot_range and hot_range[0] <= seq <= hot_range[1] and source == "postgres":
+            source = "hot"
+        owner_pk = _owner(path, seq)
+        rows.append(TranscriptRow(seq, tokens, raw, source, None if owner_pk == conversation.pk else by_pk.get(owner_pk), _parse(raw)))
+    return Transcript(rows, page, pages, low + 1, high, ancestors, hot_range, redis_state)
+
+
+def _parse(raw: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"type": "unreadable"}
+    return value if isinstance(value, dict) else {"type": "unreadable"}
+
+
+def _owner(path, seq: int) -> int:
+    for pk, upto in path:
+        if upto is None or seq <= upto:
+            return pk
+    return path[-1][0]
+
+
+def _ancestors(conversation: Conversation) -> list[Conversation]:
+    pks = [pk for pk, _ in conversation.lineage]
+    if not pks:
+        return []
+    found = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in=pks).only("pk", "conversation_id", "tenant_id", "archived_upto_seq", "fork_seq")
+    }
+    return [found[pk] for pk in pks if pk in found]
+
+
+def _hot_range(conversation: Conversation) -> tuple[tuple[int, int] | None, str]:
+    """The seqs the Redis hot window holds, read without touching its TTL or the LRU index."""
+    try:
+        with guarded("admin_window_peek") as client:
+            pipe = client.pipeline(transaction=False)
+            pipe.hmget(keys.window_meta(conversation.tenant_id, conversation.conversation_id), "v", "last")
+            pipe.lindex(keys.window(conversation.tenant_id, conversation.conversation_id), 0)
+            (version, last), first = pipe.execute()
+    except RedisUnavailable:
+        return None, "unavailable"
+    if version is None or first is None:
+        return None, "not in Redis"
+    first_seq = int(first.split(b":", 1)[0] if isinstance(first, bytes) else first.split(":", 1)[0])
+    return (first_seq, int(last)), f"hot window holds seq {first_seq}..{int(last)} (version {int(version)})"
+
+
+def forks_of(conversation: Conversation) -> list[Conversation]:
+    return list(conversation.forks.only("pk", "conversation_id", "fork_seq", "tenant_id").order_by("pk")[:100])
+
+
+def latest_summary(conversation: Conversation):
+    return (
+        Summary.objects.filter(conversation=conversation)
+        .defer("embedding")
+        .order_by("-upto_seq")
+        .first()
+    )
+
+
+def response_chain(conversation: Conversation, limit: int = 200) -> list[Response]:
+    """The conversation's responses, oldest first; previous_response_id links them (across forks too)."""
+    return list(
+        Response.objects.filter(conversation=conversation)
+        .only("pk", "response_id", "previous_response_id", "model", "status", "usage", "input_first_seq",
+              "output_first_seq", "last_seq", "created_at", "conversation_id")
+        .order_by("created_at", "pk")[:limit]
+    )
