@@ -76,7 +76,7 @@ def json_error(status: int, message: str, *, error_type="invalid_request_error",
 
 
 def _first_param(detail, prefix=""):
-    """The dotted path of the first field named in a DRF validation detail, and its message."""
+    """The dotted path of the first field named in a DRF validation detail, its message and its DRF code."""
     if isinstance(detail, dict) and detail:
         key = next(iter(detail))
         name = str(key) if key != "non_field_errors" else ""
@@ -89,7 +89,18 @@ def _first_param(detail, prefix=""):
                 if nested and isinstance(entry, (dict, list)) and not all(isinstance(e, str) for e in entry):
                     return _first_param(entry, f"{prefix}[{index}]" if prefix else str(index))
                 return _first_param(entry, prefix)
-    return (prefix or None), str(detail)
+    return (prefix or None), str(detail), getattr(detail, "code", None)
+
+
+# DRF's validation codes as the OpenAI-style codes the API answers (anything else: invalid_value).
+_VALIDATION_CODES = {
+    "required": "missing_required_parameter",
+    "null": "invalid_type",
+    "invalid": "invalid_type",
+    "not_a_list": "invalid_type",
+    "not_a_dict": "invalid_type",
+    "invalid_choice": "invalid_value",
+}
 
 
 _DRF_TYPES = {
@@ -120,8 +131,8 @@ def exception_handler(exc, context):
         logger.exception("database error")
         return Response(error_body("The database rejected the request.", "server_error", None, "database_error"), status=503)
     if isinstance(exc, drf_exceptions.ValidationError):
-        param, message = _first_param(exc.detail)
-        return Response(error_body(message, param=param, code="invalid_value"), status=400)
+        param, message, code = _first_param(exc.detail)
+        return Response(error_body(message, param=param, code=_VALIDATION_CODES.get(code, "invalid_value")), status=400)
     if isinstance(exc, drf_exceptions.ParseError):
         return Response(error_body(str(exc.detail), code="invalid_json"), status=400)
     if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):

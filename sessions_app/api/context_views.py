@@ -3,62 +3,64 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.views import APIView
 
 from cache_app import hot_window, keys
-from convostore.errors import ValidationFailed
-
 from convostore import canonical
+
 from ..auth import ResolveAuthentication
 from ..context.build import ContextRequest, context_build
 from ..context.targets import context_target, context_target_hot
-from . import inputs
+from .fields import validated
+from .serializers import ResolveQuerySerializer
 
 MAX_INSTRUCTIONS_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 64 * 1024
 SCOPES = ("conversation", "user", "tenant")
 
-CONTEXT_PARAMETERS = [
-    OpenApiParameter("max_tokens", int, description="Token budget, 1..1000000 (default: the tenant's token_budget)."),
-    OpenApiParameter("recent_k", int, description="At most this many verbatim items, 0..1000."),
-    OpenApiParameter("instructions", str, description="Frozen system prefix, at most 64 KB."),
-    OpenApiParameter("recall_k", int, description="Recalled spans from older history, 0..50 (default 0)."),
-    OpenApiParameter("query", str, description="The new user message, for recall (default: the last user message)."),
-    OpenApiParameter("recall_scope", str, enum=list(SCOPES), description="conversation (default), user or tenant."),
-    OpenApiParameter("user_key", str, description="Metadata key naming the end user for recall_scope=user (default 'user')."),
-]
+
+class TextQueryField(serializers.CharField):
+    """A query-string text of at most ``max_bytes`` UTF-8 bytes, with no NUL or lone surrogate; "" means absent."""
+
+    def __init__(self, *, max_bytes: int, **kwargs):
+        self.max_bytes = max_bytes
+        super().__init__(required=False, allow_blank=True, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value.encode("utf-8", "surrogatepass")) > self.max_bytes:
+            raise serializers.ValidationError(f"May hold at most {self.max_bytes} bytes.")
+        canonical.check_text(value, self.field_name)
+        return value or None
 
 
-def _optional_text(request, name: str, max_bytes: int) -> str | None:
-    value = request.query_params.get(name)
-    if value is None or value == "":
-        return None
-    if len(value.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise ValidationFailed(f"'{name}' may hold at most {max_bytes} bytes.", param=name, code="invalid_value")
-    canonical.check_text(value, name)
-    return value
+class ContextQuerySerializer(serializers.Serializer):
+    """The context endpoints' query string (the token budget defaults to the tenant's ``token_budget``)."""
+
+    max_tokens = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000,
+                                          help_text="Token budget, 1..1000000 (default: the tenant's token_budget).")
+    recent_k = serializers.IntegerField(required=False, min_value=0, max_value=1000, help_text="At most this many verbatim items.")
+    instructions = TextQueryField(max_bytes=MAX_INSTRUCTIONS_BYTES, help_text="Frozen system prefix, at most 64 KB.")
+    recall_k = serializers.IntegerField(required=False, default=0, min_value=0, max_value=50, help_text="Recalled spans, 0..50.")
+    query = TextQueryField(max_bytes=MAX_QUERY_BYTES, help_text="The new user message, for recall (default: the last user message).")
+    recall_scope = serializers.ChoiceField(choices=SCOPES, required=False, allow_blank=True, help_text="conversation (default), user or tenant.")
+    user_key = serializers.CharField(required=False, allow_blank=True, max_length=64,
+                                     help_text="Metadata key naming the end user for recall_scope=user (default 'user').")
 
 
 def context_request(request, tenant) -> ContextRequest:
     """Validate the query string (400 with the parameter named) into a ContextRequest."""
-    recent_k = None
-    if request.query_params.get("recent_k") not in (None, ""):
-        recent_k = inputs.query_int(request, "recent_k", default=0, minimum=0, maximum=1000)
-    scope = request.query_params.get("recall_scope") or "conversation"
-    if scope not in SCOPES:
-        raise ValidationFailed("'recall_scope' must be one of conversation, user, tenant.", param="recall_scope", code="invalid_value")
-    user_key = request.query_params.get("user_key") or "user"
-    if len(user_key) > 64:
-        raise ValidationFailed("'user_key' names a metadata key of at most 64 characters.", param="user_key", code="invalid_value")
+    data = validated(ContextQuerySerializer, request.query_params)
     return ContextRequest(
-        max_tokens=inputs.query_int(request, "max_tokens", default=tenant.token_budget, minimum=1, maximum=1_000_000),
-        recent_k=recent_k,
-        instructions=_optional_text(request, "instructions", MAX_INSTRUCTIONS_BYTES),
-        recall_k=inputs.query_int(request, "recall_k", default=0, minimum=0, maximum=50),
-        query=_optional_text(request, "query", MAX_QUERY_BYTES),
-        recall_scope=scope,
-        user_key=user_key,
+        max_tokens=data.get("max_tokens") or tenant.token_budget,
+        recent_k=data.get("recent_k"),
+        instructions=data.get("instructions"),
+        recall_k=data["recall_k"],
+        query=data.get("query"),
+        recall_scope=data.get("recall_scope") or "conversation",
+        user_key=data.get("user_key") or "user",
     )
 
 
@@ -67,7 +69,7 @@ def json_response(body: str) -> HttpResponse:
 
 
 class ConversationContextApi(APIView):
-    @extend_schema(operation_id="sessions_context", parameters=CONTEXT_PARAMETERS, responses={200: dict})
+    @extend_schema(operation_id="sessions_context", parameters=[ContextQuerySerializer], responses={200: dict})
     def get(self, request, conversation_id: str):
         canonical.validate_conversation_id(conversation_id)
         tenant = request.user.tenant
@@ -85,13 +87,11 @@ class ResponseContextApi(APIView):
 
     @extend_schema(
         operation_id="sessions_response_context",
-        parameters=[OpenApiParameter("previous_response_id", str, required=True), *CONTEXT_PARAMETERS],
+        parameters=[ResolveQuerySerializer, ContextQuerySerializer],
         responses={200: dict},
     )
     def get(self, request):
-        response_id = request.query_params.get("previous_response_id")
-        if not response_id:
-            raise ValidationFailed("'previous_response_id' is required.", param="previous_response_id", code="missing_required_parameter")
+        response_id = validated(ResolveQuerySerializer, request.query_params)["previous_response_id"]
         canonical.validate_response_id(response_id, "previous_response_id")
         tenant = request.user.tenant
         params = context_request(request, tenant)

@@ -5,13 +5,21 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from convostore.errors import ValidationFailed
-
 from .. import selectors
 from ..services import conversations
 from ..services.deletion import conversation_delete
-from . import inputs, openai_shapes as shapes
-from .openai_views import OpenAIApi, body_or_empty, conversation_id_param, include_values, item_id_param
+from . import openai_shapes as shapes
+from .fields import page_query, validated
+from .openai_views import (
+    ConversationCreateInputSerializer,
+    ConversationUpdateInputSerializer,
+    ItemsCreateInputSerializer,
+    OpenAIApi,
+    body_or_empty,
+    conversation_id_param,
+    include_values,
+    item_id_param,
+)
 
 INCLUDE = OpenApiParameter("include", str, many=True)
 PAGING = [
@@ -22,23 +30,12 @@ PAGING = [
 ]
 
 
-def _items(data: dict, *, required: bool):
-    items = data.get("items")
-    if items is None:
-        if required:
-            raise ValidationFailed("'items' is required.", param="items", code="missing_required_parameter")
-        return []
-    if not isinstance(items, list):
-        raise ValidationFailed("'items' must be a list of items.", param="items", code="invalid_type")
-    return items
-
-
 class ConversationsApi(OpenAIApi):
-    @extend_schema(operation_id="openai_conversations_create", request=None, responses={200: dict})
+    @extend_schema(operation_id="openai_conversations_create", request=ConversationCreateInputSerializer, responses={200: dict})
     def post(self, request):
-        data = body_or_empty(request)
+        data = validated(ConversationCreateInputSerializer, body_or_empty(request))
         conversation = conversations.conversation_create(
-            tenant=request.user.tenant, items=_items(data, required=False), metadata=inputs.metadata(data)
+            tenant=request.user.tenant, items=data.get("items") or [], metadata=data.get("metadata")
         )
         return Response(shapes.conversation_shape(conversation))
 
@@ -50,14 +47,12 @@ class ConversationApi(OpenAIApi):
         conversation = selectors.conversation_get(tenant=request.user.tenant, conversation_id=conversation_id)
         return Response(shapes.conversation_shape(conversation))
 
-    @extend_schema(operation_id="openai_conversations_update", request=None, responses={200: dict})
+    @extend_schema(operation_id="openai_conversations_update", request=ConversationUpdateInputSerializer, responses={200: dict})
     def post(self, request, conversation_id: str):
         conversation_id_param(conversation_id)
-        data = inputs.body_object(request)
-        if "metadata" not in data:
-            raise ValidationFailed("'metadata' is required.", param="metadata", code="missing_required_parameter")
+        data = validated(ConversationUpdateInputSerializer, request.data)
         conversation = conversations.conversation_update_metadata(
-            tenant=request.user.tenant, conversation_id=conversation_id, metadata=inputs.metadata(data) or {}
+            tenant=request.user.tenant, conversation_id=conversation_id, metadata=data["metadata"] or {}
         )
         return Response(shapes.conversation_shape(conversation))
 
@@ -69,13 +64,13 @@ class ConversationApi(OpenAIApi):
 
 
 class ConversationItemsApi(OpenAIApi):
-    @extend_schema(operation_id="openai_conversation_items_create", request=None, parameters=[INCLUDE], responses={200: dict})
+    @extend_schema(operation_id="openai_conversation_items_create", request=ItemsCreateInputSerializer, parameters=[INCLUDE], responses={200: dict})
     def post(self, request, conversation_id: str):
         conversation_id_param(conversation_id)
         include_values(request)
-        data = inputs.body_object(request)
+        data = validated(ItemsCreateInputSerializer, request.data)
         entries = conversations.conversation_items_create(
-            tenant=request.user.tenant, conversation_id=conversation_id, items=_items(data, required=True)
+            tenant=request.user.tenant, conversation_id=conversation_id, items=data["items"]
         )
         return Response(shapes.list_body(entries, has_more=False))
 
@@ -83,12 +78,10 @@ class ConversationItemsApi(OpenAIApi):
     def get(self, request, conversation_id: str):
         conversation_id_param(conversation_id)
         include_values(request)
-        limit = inputs.query_int(request, "limit", default=20, minimum=1, maximum=100)
-        order = inputs.query_order(request, default="desc")
-        after = request.query_params.get("after") or None
+        paging = page_query(request, default_order="desc")
         tenant = request.user.tenant
         conversation = selectors.conversation_get(tenant=tenant, conversation_id=conversation_id)
-        page = selectors.items_page(tenant=tenant, conversation=conversation, after=after, limit=limit, order=order)
+        page = selectors.items_page(tenant=tenant, conversation=conversation, **paging)
         return Response(shapes.list_body(page.entries, has_more=page.has_more))
 
 

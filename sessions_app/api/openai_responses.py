@@ -9,7 +9,8 @@ from convostore.errors import Unprocessable
 
 from .. import selectors
 from ..services import conversations
-from . import inputs, openai_shapes as shapes
+from . import openai_shapes as shapes
+from .fields import page_query
 from .openai_conversations import INCLUDE, PAGING
 from .openai_views import OpenAIApi, include_values, response_id_param
 
@@ -45,9 +46,7 @@ class ResponseInputItemsApi(OpenAIApi):
     def get(self, request, response_id: str):
         response_id_param(response_id)
         include_values(request)
-        limit = inputs.query_int(request, "limit", default=20, minimum=1, maximum=100)
-        order = inputs.query_order(request, default="desc")
-        after = request.query_params.get("after") or None
+        paging = page_query(request, default_order="desc")
         response = selectors.response_get(tenant=request.user.tenant, response_id=response_id)
         input_entries, _ = selectors.response_items(response)
-        return Response(shapes.page(input_entries, after=after, limit=limit, order=order))
+        return Response(shapes.page(input_entries, **paging))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rest_framework.views import APIView
 
+from convostore import canonical
 from convostore.errors import ValidationFailed
 
-from convostore import canonical
-from . import inputs
+from .fields import InputSerializer, ItemsField, MetadataField
 
 # The documented values of OpenAI's `include`; none adds anything here (items are returned as stored).
 INCLUDABLE = frozenset(
@@ -54,7 +54,26 @@ def response_id_param(response_id: str) -> str:
 
 
 def body_or_empty(request) -> dict:
-    """The JSON object body; an absent body counts as ``{}`` (create with no arguments)."""
+    """The body as sent; an absent body counts as ``{}`` (create with no arguments)."""
     if request.META.get("CONTENT_LENGTH") in (None, "", "0"):
         return {}
-    return inputs.body_object(request)
+    return request.data
+
+
+class ConversationCreateInputSerializer(InputSerializer):
+    """OpenAI's ``conversations.create``: optional initial ``items`` and ``metadata``."""
+
+    items = ItemsField(required=False, allow_null=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class ConversationUpdateInputSerializer(InputSerializer):
+    """OpenAI's ``conversations.update``: ``metadata`` replaces the conversation's."""
+
+    metadata = MetadataField(allow_null=True)
+
+
+class ItemsCreateInputSerializer(InputSerializer):
+    """OpenAI's ``conversations.items.create``: ``items`` to append (each checked by the service)."""
+
+    items = ItemsField()

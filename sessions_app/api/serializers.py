@@ -1,4 +1,4 @@
-"""Input and output shapes of the native API (documentation and output rendering)."""
+"""Input serializers (they validate) and output shapes of the native API."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import json
 
 from rest_framework import serializers
 
+from .fields import InputSerializer, ItemsField, MetadataField, StrictCharField, StrictIntegerField
 
-class AppendInputSerializer(serializers.Serializer):
-    items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=20)
-    expected_version = serializers.IntegerField(required=False, min_value=0)
-    metadata = serializers.DictField(child=serializers.CharField(max_length=512), required=False)
-    ttl_seconds = serializers.IntegerField(required=False, min_value=1)
+
+class AppendInputSerializer(InputSerializer):
+    """``{"items": [...], "expected_version"?, "metadata"?, "ttl_seconds"?}`` (or one bare item, see the view).
+
+    At most CONVOSTORE_MAX_ITEMS_PER_APPEND items (20 by default), each checked by the append service.
+    """
+
+    items = ItemsField()
+    expected_version = StrictIntegerField(required=False, allow_null=True, min_value=0)
+    metadata = MetadataField(required=False, allow_null=True)
+    ttl_seconds = StrictIntegerField(required=False, allow_null=True, min_value=1)
 
 
 class AppendedItemSerializer(serializers.Serializer):
@@ -25,14 +32,20 @@ class AppendOutputSerializer(serializers.Serializer):
     items = AppendedItemSerializer(many=True)
 
 
-class ResponseStoreInputSerializer(serializers.Serializer):
-    response_id = serializers.CharField(required=False)
-    previous_response_id = serializers.CharField(required=False)
-    conversation_id = serializers.CharField(required=False)
-    input = serializers.ListField(child=serializers.DictField(), required=False)
-    output = serializers.ListField(child=serializers.DictField(), required=False)
-    model = serializers.CharField(required=False)
-    usage = serializers.DictField(required=False)
+class ResponseStoreInputSerializer(InputSerializer):
+    """A model response to store: its input and output items, where it continues (or forks), model and usage."""
+
+    response_id = StrictCharField(required=False, allow_null=True, max_length=96)
+    previous_response_id = StrictCharField(required=False, allow_null=True, max_length=96)
+    conversation_id = StrictCharField(required=False, allow_null=True, max_length=64)
+    input = ItemsField(required=False, allow_null=True)
+    output = ItemsField(required=False, allow_null=True)
+    model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=200)
+    usage = serializers.DictField(required=False, allow_null=True)
+
+
+class ResolveQuerySerializer(serializers.Serializer):
+    previous_response_id = serializers.CharField()
 
 
 class ResponseStoreOutputSerializer(serializers.Serializer):

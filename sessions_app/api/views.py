@@ -10,20 +10,18 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from convostore import metrics
-from convostore.errors import ValidationFailed
-
-from convostore import canonical
+from convostore import canonical, metrics
 
 from .. import selectors, services
 from ..auth import ResolveAuthentication
-from . import inputs
+from .fields import idempotency_key, page_query, validated
 from .serializers import (
     AppendInputSerializer,
     AppendOutputSerializer,
     ConversationOutputSerializer,
     ItemListOutputSerializer,
     ResolveOutputSerializer,
+    ResolveQuerySerializer,
     ResponseStoreInputSerializer,
     ResponseStoreOutputSerializer,
     conversation_body,
@@ -52,21 +50,19 @@ class SessionAppendApi(APIView):
     def post(self, request, conversation_id: str):
         started = time.perf_counter()
         canonical.validate_conversation_id(conversation_id)
-        data = inputs.body_object(request)
-        if "items" in data:
-            items = data["items"]
-            expected_version = inputs.optional_int(data, "expected_version")
+        if isinstance(request.data, dict) and "items" not in request.data:
+            data = {"items": [request.data]}  # one bare item: the append service checks it as items[0]
         else:
-            items, expected_version = [data], None
+            data = validated(AppendInputSerializer, request.data)
         outcome = services.conversation_append(
             tenant=request.user.tenant,
             conversation_id=conversation_id,
-            items=items,
-            expected_version=expected_version,
-            idempotency_key=inputs.idempotency_key(request),
-            request_hash=canonical.digest(data),
-            metadata=inputs.metadata(data) if "items" in data else None,
-            ttl_seconds=inputs.optional_int(data, "ttl_seconds", minimum=1) if "items" in data else None,
+            items=data["items"],
+            expected_version=data.get("expected_version"),
+            idempotency_key=idempotency_key(request),
+            request_hash=canonical.digest(request.data),
+            metadata=data.get("metadata"),
+            ttl_seconds=data.get("ttl_seconds"),
         )
         metrics.append_latency.observe((time.perf_counter() - started) * 1000)
         return outcome_response(outcome)
@@ -80,24 +76,18 @@ class ResponseStoreApi(APIView):
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request):
-        data = inputs.body_object(request)
-        for name in ("input", "output"):
-            if name in data and not isinstance(data[name], list):
-                raise ValidationFailed(f"'{name}' must be a list of items.", param=name, code="invalid_type")
-        usage = data.get("usage")
-        if usage is not None and not isinstance(usage, dict):
-            raise ValidationFailed("'usage' must be an object.", param="usage", code="invalid_type")
+        data = validated(ResponseStoreInputSerializer, request.data)
         outcome = services.response_store(
             tenant=request.user.tenant,
             input_items=data.get("input") or [],
             output_items=data.get("output") or [],
-            response_id=inputs.optional_str(data, "response_id", max_length=96),
-            previous_response_id=inputs.optional_str(data, "previous_response_id", max_length=96),
-            conversation_id=inputs.optional_str(data, "conversation_id", max_length=64),
-            model=inputs.optional_str(data, "model") or "",
-            usage=usage,
-            idempotency_key=inputs.idempotency_key(request),
-            request_hash=canonical.digest(data),
+            response_id=data.get("response_id"),
+            previous_response_id=data.get("previous_response_id"),
+            conversation_id=data.get("conversation_id"),
+            model=data.get("model") or "",
+            usage=data.get("usage"),
+            idempotency_key=idempotency_key(request),
+            request_hash=canonical.digest(request.data),
         )
         return outcome_response(outcome)
 
@@ -112,9 +102,7 @@ class ResponseResolveApi(APIView):
     )
     def get(self, request):
         started = time.perf_counter()
-        response_id = request.query_params.get("previous_response_id")
-        if not response_id:
-            raise ValidationFailed("'previous_response_id' is required.", param="previous_response_id", code="missing_required_parameter")
+        response_id = validated(ResolveQuerySerializer, request.query_params)["previous_response_id"]
         canonical.validate_response_id(response_id, "previous_response_id")
         resolved = selectors.response_resolve(
             tenant=request.user.tenant, response_id=response_id, prefetched=request.user.prefetched
@@ -153,10 +141,8 @@ class ConversationItemsApi(APIView):
     )
     def get(self, request, conversation_id: str):
         canonical.validate_conversation_id(conversation_id)
-        limit = inputs.query_int(request, "limit", default=20, minimum=1, maximum=100)
-        order = inputs.query_order(request, default="asc")
-        after = request.query_params.get("after") or None
+        paging = page_query(request, default_order="asc")
         tenant = request.user.tenant
         conversation = selectors.conversation_get(tenant=tenant, conversation_id=conversation_id)
-        page = selectors.items_page(tenant=tenant, conversation=conversation, after=after, limit=limit, order=order)
+        page = selectors.items_page(tenant=tenant, conversation=conversation, **paging)
         return Response(item_page_body(page))

@@ -1,0 +1,125 @@
+"""What every API's input serializers share: strict JSON fields, metadata, paging, the Idempotency-Key header.
+
+Bodies are validated by DRF serializers (``InputSerializer(data=...).is_valid(raise_exception=True)``);
+the project's exception handler turns their errors into the OpenAI error shape with ``param`` naming the
+field (``metadata.key`` for a nested one). Items themselves are validated by the service that writes them
+(sessions_app.services.items.prepare_items), which names ``items[i].field``.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from convostore import canonical
+from convostore.errors import ValidationFailed
+
+METADATA_MAX_KEYS = 16
+METADATA_KEY_CHARS = 64
+METADATA_VALUE_CHARS = 512
+PAGE_MAX = 100
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string (numbers and booleans are refused, not turned into text); whitespace kept."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer (strings, floats and booleans are refused)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "description": "An OpenAI item (message, function_call, …)."})
+class ItemField(serializers.Field):
+    """One item as parsed from the JSON body, passed on untouched (DRF's JSONField re-encodes, which deep nesting breaks)."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class ItemsField(serializers.ListField):
+    """A JSON list of items; each item is checked by the service that writes it (it names ``items[i]``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=ItemField(), **kwargs)
+
+
+class MetadataField(serializers.DictField):
+    """At most 16 keys of at most 64 characters, each a string value of at most 512 characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=StrictCharField(max_length=METADATA_VALUE_CHARS, allow_blank=True), **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) > METADATA_MAX_KEYS:
+            raise serializers.ValidationError(f"'metadata' may hold at most {METADATA_MAX_KEYS} keys.")
+        if any(len(key) > METADATA_KEY_CHARS for key in value):
+            raise serializers.ValidationError(f"Metadata keys are at most {METADATA_KEY_CHARS} characters.")
+        return value
+
+
+class InputSerializer(serializers.Serializer):
+    """Base of every body serializer: the body must be a JSON object whose strings hold no NUL or lone surrogate."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise ValidationFailed("The request body must be a JSON object.", code="invalid_type")
+        for key, value in data.items():
+            canonical.check_text(key, None)
+            if isinstance(value, list):
+                for index, element in enumerate(value):
+                    canonical.check_text(element, f"{key}[{index}]")
+            else:
+                canonical.check_text(value, key)
+        return super().to_internal_value(data)
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """``after`` (an item id), ``limit`` 1..100 (default 20), ``order`` asc|desc (the default is the API's)."""
+
+    after = serializers.CharField(required=False, allow_blank=True, default="")
+    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=PAGE_MAX)
+    order = serializers.ChoiceField(choices=["asc", "desc"], required=False, allow_blank=True)
+
+
+def validated(serializer_class, data, **context) -> dict:
+    """``serializer_class(data=data)`` validated (400 with the field as ``param`` on failure)."""
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def page_query(request, *, default_order: str) -> dict:
+    """The validated paging query of ``request``: ``{"after": id or None, "limit", "order"}``."""
+    page = validated(PageQuerySerializer, request.query_params)
+    return {"after": page["after"] or None, "limit": page["limit"], "order": page.get("order") or default_order}
+
+
+def idempotency_key(request) -> str | None:
+    """The ``Idempotency-Key`` header: 1–255 printable characters, or None when absent."""
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > 255 or not value.isprintable():
+        raise ValidationFailed("Idempotency-Key must be 1–255 printable characters.", param="Idempotency-Key", code="invalid_value")
+    return value
