@@ -7,22 +7,15 @@ from django.db.models import Q
 from django.db.models.functions import Length
 from django.template.defaultfilters import filesizeformat, truncatechars
 
+from convostore.admin_mixins import ReadOnlyAdminMixin
+
 from .models import ArchiveSegment, CodeTable, LifecycleEvent, Memory, Summary
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Rows written only by the lifecycle services."""
 
     show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _ratio(stored, raw) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
@@ -25,8 +27,13 @@ def _input(serializer_class, request):
     return serializer.validated_data
 
 
-def _unavailable(exc: RedisUnavailable) -> ServiceUnavailable:
-    return ServiceUnavailable("The embedding cache is unavailable.", code="cache_unavailable")
+@contextmanager
+def _embedding_cache():
+    """Redis failures of the embedding cache answer 503 ``cache_unavailable``."""
+    try:
+        yield
+    except RedisUnavailable as exc:
+        raise ServiceUnavailable("The embedding cache is unavailable.", code="cache_unavailable") from exc
 
 
 def _floats(vector) -> list[float]:
@@ -92,10 +99,8 @@ class SemanticNamespaceDeleteApi(APIView):
 class EmbeddingApi(APIView):
     @extend_schema(operation_id="cache_embedding_get", request=None, responses={200: s.EmbeddingOutputSerializer})
     def get(self, request, key: str):
-        try:
+        with _embedding_cache():
             cached = embedding_cache.embedding_get(tenant_id=request.user.tenant.pk, key=_embedding_key(key))
-        except RedisUnavailable as exc:
-            raise _unavailable(exc) from exc
         if cached is None:
             raise NotFound(f"No cached embedding '{key}'.", param="key")
         return Response(
@@ -106,20 +111,16 @@ class EmbeddingApi(APIView):
     def put(self, request, key: str):
         key = _embedding_key(key)
         data = _input(s.EmbeddingPutInputSerializer, request)
-        try:
+        with _embedding_cache():
             cached = embedding_cache.embedding_put(
                 tenant_id=request.user.tenant.pk, key=key, vector=data["embedding"], model=data["model"], ttl_s=data.get("ttl_s")
             )
-        except RedisUnavailable as exc:
-            raise _unavailable(exc) from exc
         return Response({"key": key, "model": cached.model, "dimensions": cached.dimensions, "expires_in_s": cached.expires_in_s})
 
     @extend_schema(operation_id="cache_embedding_delete", request=None, responses={200: s.EntryDeleteOutputSerializer})
     def delete(self, request, key: str):
-        try:
+        with _embedding_cache():
             deleted = embedding_cache.embedding_delete(tenant_id=request.user.tenant.pk, key=_embedding_key(key))
-        except RedisUnavailable as exc:
-            raise _unavailable(exc) from exc
         if not deleted:
             raise NotFound(f"No cached embedding '{key}'.", param="key")
         return Response({"key": key, "deleted": True})
@@ -129,10 +130,8 @@ class EmbeddingBatchGetApi(APIView):
     @extend_schema(operation_id="cache_embeddings_batch_get", request=s.EmbeddingBatchGetInputSerializer, responses={200: s.EmbeddingBatchGetOutputSerializer})
     def post(self, request):
         wanted = _input(s.EmbeddingBatchGetInputSerializer, request)["keys"]
-        try:
+        with _embedding_cache():
             found = embedding_cache.embedding_batch_get(tenant_id=request.user.tenant.pk, keys_=wanted)
-        except RedisUnavailable as exc:
-            raise _unavailable(exc) from exc
         data = [
             {"key": key, "found": False}
             if cached is None

@@ -69,3 +69,18 @@ def conversation_find(ref: str, tenant=None) -> list[Conversation]:
     if not found and ref.isdigit():
         found = list(queryset.filter(pk=int(ref)))
     return found
+
+
+def conversations_selected(*, tenant_name: str | None = None, conversation_id: str | None = None):
+    """The conversations a command names: one id (in the named tenant when given), or all of a tenant's, or all.
+
+    None when ``conversation_id`` names no conversation.
+    """
+    queryset = Conversation.objects.select_related("tenant")
+    if tenant_name:
+        queryset = queryset.filter(tenant__name=tenant_name)
+    if conversation_id:
+        queryset = queryset.filter(conversation_id=conversation_id)
+        if not queryset.exists():
+            return None
+    return queryset

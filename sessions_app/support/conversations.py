@@ -14,11 +14,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from convostore.admin_mixins import ReadOnlyAdminMixin
+
 from ..models import AuditLogEntry, Conversation, Item, Response
 from . import transcripts
 from .audit import audit_record
 from .actions import ConversationActionsMixin
-from .readonly import ReadOnlyMixin
 
 SEARCH_ITEM_DAYS = 30
 
@@ -148,7 +149,7 @@ def recent_items_matching(term: str):
 
 
 @admin.register(Response)
-class ResponseAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("response_id", "tenant", "conversation", "previous_response_id", "model", "status", "last_seq", "created_at")
     list_select_related = ("tenant", "conversation")
     list_filter = ("tenant", "status")
@@ -157,7 +158,7 @@ class ResponseAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AuditLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Superusers only: who opened which transcript or ran which action."""
 
     list_display = ("created_at", "username", "action", "object_type", "object_repr", "tenant")

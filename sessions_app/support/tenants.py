@@ -6,13 +6,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from convostore.admin_mixins import ReadOnlyAdminMixin
+
 from ..models import ApiKey, AuditLogEntry, Tenant
 from ..services import api_key_create, api_key_revoke
-from .readonly import ReadOnlyMixin
 from .audit import audit_record
 
 
-class ApiKeyInline(ReadOnlyMixin, admin.TabularInline):
+class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ApiKey
     fields = ("prefix", "name", "created_at", "last_used_at", "revoked_at", "expires_at")
     readonly_fields = fields

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from sessions_app import lifecycle
-from sessions_app.models import Conversation
+from sessions_app.lifecycle import selectors
 
 
 class Command(BaseCommand):
@@ -16,14 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=10_000, help="Most conversations to visit without --conversation.")
 
     def handle(self, *args, conversation=None, tenant=None, limit=10_000, **options):
-        conversations = Conversation.objects.select_related("tenant")
-        if tenant:
-            conversations = conversations.filter(tenant__name=tenant)
-        if conversation:
-            conversations = conversations.filter(conversation_id=conversation)
-            if not conversations.exists():
-                raise CommandError(f"no conversation {conversation!r}")
-        else:
+        conversations = selectors.conversations_selected(tenant_name=tenant, conversation_id=conversation)
+        if conversations is None:
+            raise CommandError(f"no conversation {conversation!r}")
+        if not conversation:
             conversations = conversations.filter(pk__in=list(lifecycle.embed_candidates(limit)))
         written = 0
         for row in tqdm(list(conversations), desc="embed", unit="conv", disable=options.get("verbosity", 1) < 1):

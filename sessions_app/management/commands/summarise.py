@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from sessions_app import lifecycle
-from sessions_app.models import Conversation
+from sessions_app.lifecycle import selectors
 
 
 class Command(BaseCommand):
@@ -17,16 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=10_000, help="Most conversations to visit without --conversation.")
 
     def handle(self, *args, conversation=None, tenant=None, force=False, limit=10_000, **options):
-        conversations = Conversation.objects.select_related("tenant")
-        if tenant:
-            conversations = conversations.filter(tenant__name=tenant)
-        if conversation:
-            conversations = conversations.filter(conversation_id=conversation)
-            if not conversations.exists():
-                raise CommandError(f"no conversation {conversation!r}")
-        elif force:
+        conversations = selectors.conversations_selected(tenant_name=tenant, conversation_id=conversation)
+        if conversations is None:
+            raise CommandError(f"no conversation {conversation!r}")
+        if not conversation and force:
             conversations = conversations.order_by("-last_active_at")[:limit]
-        else:
+        elif not conversation:
             conversations = conversations.filter(pk__in=list(lifecycle.summary_candidates(limit)))
         made = 0
         for row in tqdm(list(conversations), desc="summarise", unit="conv", disable=options.get("verbosity", 1) < 1):

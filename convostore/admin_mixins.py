@@ -1,7 +1,8 @@
-"""A mixin for rows written only by services: the admin views them, never edits them."""
+"""A Django admin mixin shared by the apps' model admins."""
 
 
-class ReadOnlyMixin:
+class ReadOnlyAdminMixin:
+    """Rows written only by services: the admin shows them and never adds, edits or deletes them."""
 
     def has_add_permission(self, request, obj=None):
         return False
