@@ -13,6 +13,8 @@ from functools import lru_cache
 from cache_app.hot_window import Entry
 from convostore import canonical, tokens
 
+from .groups import blocked_cuts
+
 # Stable delimiters: these strings are part of the bytes a gateway caches; changing
 # them changes every prefix fingerprint, so treat them as a format version.
 SUMMARY_HEADER = "Summary of the earlier conversation (items 1-{upto}):\n"
@@ -94,38 +96,9 @@ def fingerprint(prefix: list[str]) -> str:
     return hashlib.sha256(("[" + ",".join(prefix) + "]").encode("utf-8")).hexdigest()
 
 
-def blocked_cuts(entries: list[Entry]) -> list[bool]:
-    """blocked[c] is True when starting the verbatim turns at entries[c] would split a call from its output.
-
-    A ``*_call_output`` whose call is not among ``entries`` (it lies in the summary) blocks every cut
-    up to it, so an orphaned output is never sent.
-    """
-    n = len(entries)
-    diff = [0] * (n + 2)
-    calls: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        if '"call_id"' not in entry.raw:
-            continue
-        item = json.loads(entry.raw)
-        call_id = item.get("call_id")
-        if not isinstance(call_id, str):
-            continue
-        if str(item.get("type", "")).endswith("_output"):
-            start = calls.get(call_id)
-            low = 0 if start is None else start + 1
-            diff[low] += 1
-            diff[index + 1] -= 1
-        else:
-            calls.setdefault(call_id, index)
-    blocked, running = [], 0
-    for c in range(n + 1):
-        running += diff[c]
-        blocked.append(running > 0)
-    return blocked
-
-
 def verbatim_cut(entries: list[Entry], budget: int, recent_k: int | None = None, blocked: list[bool] | None = None) -> int:
-    """The smallest index c such that entries[c:] fits ``budget``, holds at most ``recent_k`` items and splits no pair."""
+    """The smallest index c such that entries[c:] fits ``budget``, holds at most ``recent_k`` items and splits no
+    group of items the OpenAI API requires together (sessions_app.context.groups)."""
     n = len(entries)
     blocked = blocked if blocked is not None else blocked_cuts(entries)
     low = max(0, n - recent_k) if recent_k is not None else 0
