@@ -54,16 +54,21 @@ def segment_entries(path, upto_seq: int) -> list[Entry]:
     return entries
 
 
-def archived_item_ids(conversation_pks, item_ids) -> set[str]:
-    """Which of ``item_ids`` are held by archive segments of these conversations (decodes their segments).
+def archived_item_ids(path, item_ids) -> set[str]:
+    """Which of ``item_ids`` archive segments hold within ``path`` ([(conversation pk, upto seq or None)]).
 
-    For the append path's client-id uniqueness check, which sees only Item rows; call it only when the
-    conversation or an ancestor has archived items (archived_upto_seq > 0).
+    Decodes the segments; for the client-id uniqueness check of the write path, which sees only Item rows.
+    Call it only when a conversation of the path has archived items (archived_upto_seq > 0).
     """
+    limits = {pk: upto for pk, upto in path}
     wanted = set(item_ids)
     found = set()
-    for segment in ArchiveSegment.objects.filter(conversation_id__in=list(conversation_pks)).order_by("pk"):
-        found.update(item.item_id for item in payload.unpack(segment_raw(segment)) if item.item_id in wanted)
+    for segment in ArchiveSegment.objects.filter(conversation_id__in=list(limits)).order_by("pk"):
+        limit = limits[segment.conversation_id]
+        found.update(
+            item.item_id for item in payload.unpack(segment_raw(segment))
+            if item.item_id in wanted and (limit is None or item.seq <= limit)
+        )
     return found
 
 

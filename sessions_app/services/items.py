@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Q
 
 from archive_app.selectors import archived_item_ids
 from convostore import canonical, tokens
@@ -56,13 +57,18 @@ def item_id_taken(item_id: str | None = None, *, param: str = "items") -> Confli
 
 
 def check_item_ids(path, prepared: list[PreparedItem], *, param: str = "items") -> None:
-    """Client-chosen ids must be new in the whole context ``path`` ([(conversation pk, upto)]), archived items included."""
+    """Client-chosen ids must be new in the context ``path`` ([(conversation pk, upto seq or None)]): each
+    ancestor up to its fork point and the conversation's own items, archived ones included. The same id
+    on another branch of a fork tree is allowed (OpenAI's rule is per input); twice in one context is 409.
+    """
     ids = [p.item["id"] for p in prepared if p.client_id]
-    pks = [pk for pk, _ in path]
-    if not ids or not pks:
+    if not ids or not path:
         return
-    taken = Item.objects.filter(conversation__in=pks, item_id__in=ids).values_list("item_id", flat=True).first()
-    if not taken and Conversation.objects.filter(pk__in=pks, archived_upto_seq__gt=0).exists():
-        taken = next(iter(sorted(archived_item_ids(pks, ids))), None)
+    within = Q()
+    for pk, upto in path:
+        within |= Q(conversation_id=pk) if upto is None else Q(conversation_id=pk, seq__lte=upto)
+    taken = Item.objects.filter(within, item_id__in=ids).values_list("item_id", flat=True).first()
+    if not taken and Conversation.objects.filter(pk__in=[pk for pk, _ in path], archived_upto_seq__gt=0).exists():
+        taken = next(iter(sorted(archived_item_ids(path, ids))), None)
     if taken:
         raise item_id_taken(taken, param=param)

@@ -236,4 +236,4 @@ def test_archived_item_ids_finds_ids_in_segments(api):
     conversation = Conversation.objects.get(conversation_id="ids")
     first = Item.objects.get(conversation=conversation, seq=1).item_id
     lifecycle.conversation_archive(conversation=conversation, keep_window=False)
-    assert archived_item_ids([conversation.pk], [first, "msg_unknown"]) == {first}
+    assert archived_item_ids([(conversation.pk, None)], [first, "msg_unknown"]) == {first}

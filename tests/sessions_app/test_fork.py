@@ -154,3 +154,30 @@ def test_fork_depth_limit(api, tenant):
     store(api, previous_response_id=child["response_id"], output=[msg("assistant", "4")])
     too_deep = api.post("/v1/sessions/responses", {"previous_response_id": child["response_id"], "output": [msg("assistant", "5")]}, format="json")
     assert too_deep.status_code == 400 and too_deep.json()["error"]["param"] == "previous_response_id"
+
+
+def test_item_ids_are_unique_within_a_context_not_across_the_fork_tree(api, tenant):
+    """The issue's reproduction: an id used only on the abandoned branch is free on the fork; twice in one context is 409."""
+    r1 = store(api, conversation_id="tree", input=[msg("user", "q1")], output=[{"id": "msg_a1", **msg("assistant", "a1")}])
+    store(api, previous_response_id=r1["response_id"], output=[{"id": "msg_r2", **msg("assistant", "head")}])
+    fork = store(api, previous_response_id=r1["response_id"], output=[msg("assistant", "side")])
+    fork_id = fork["conversation_id"]
+    ok = api.post(f"/v1/sessions/{fork_id}/append", {"items": [{"id": "msg_r2", **msg("user", "same id, other branch")}]}, format="json")
+    assert ok.status_code == 201, ok.content
+    again = api.post(f"/v1/sessions/{fork_id}/append", {"items": [{"id": "msg_r2", **msg("user", "twice here")}]}, format="json")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "item_id_taken"
+    inherited = api.post(f"/v1/sessions/{fork_id}/append", {"items": [{"id": "msg_a1", **msg("user", "inherited id")}]}, format="json")
+    assert inherited.status_code == 409 and inherited.json()["error"]["code"] == "item_id_taken"
+    # A fork of the fork: the grandparent's items after the first fork point are not in its context either.
+    grand = store(api, previous_response_id=fork["response_id"], conversation_id="grand", output=[msg("assistant", "g")])
+    assert grand["conversation_id"] == "grand"
+    stored = store(api, previous_response_id=grand["response_id"], output=[{"id": "msg_r2x", **msg("assistant", "x")}])
+    assert stored["conversation_id"] == "grand"
+    # "grand" forked at the fork's response, before msg_r2 was appended there: msg_r2 is not in its context …
+    reused = api.post("/v1/sessions/grand/append", {"items": [{"id": "msg_r2", **msg("user", "after the fork point")}]}, format="json")
+    assert reused.status_code == 201, reused.content
+    # … while msg_a1 reaches it through both fork points.
+    deep = api.post("/v1/sessions/grand/append", {"items": [{"id": "msg_a1", **msg("user", "two forks up")}]}, format="json")
+    assert deep.status_code == 409
+    free = store(api, previous_response_id=r1["response_id"], output=[{"id": "msg_r2x", **msg("assistant", "sibling")}])
+    assert free["forked"] is True  # msg_r2x lives only on the "grand" branch
