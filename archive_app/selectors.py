@@ -27,11 +27,8 @@ _SEGMENT_COLUMNS = ("id", "conversation_id", "first_seq", "last_seq", "item_coun
                     "payload", "storage_name")
 
 
-def segment_entries(path, upto_seq: int) -> list[Entry]:
-    """Entries of ``path`` ([(conversation pk, upto seq or None)]) stored in archive segments, decoded, oldest first.
-
-    Raises ArchiveCorrupt when a segment is damaged: a context is never answered with missing items.
-    """
+def _path_segments(path, upto_seq: int, after_seq: int = 0) -> list[tuple[ArchiveSegment, int | None, int]]:
+    """(segment, its code table's id, the seq limit) of every segment of ``path`` holding seqs in (after_seq, upto_seq]."""
     limits = {pk: upto_seq if upto is None else min(upto, upto_seq) for pk, upto in path}
     if not limits:
         return []
@@ -41,17 +38,39 @@ def segment_entries(path, upto_seq: int) -> list[Entry]:
             f"SELECT {columns}, t.table_id FROM {ArchiveSegment._meta.db_table} s "
             f"LEFT JOIN {CodeTable._meta.db_table} t ON t.id = s.code_table_id "
             f"JOIN unnest(%s::bigint[], %s::bigint[]) AS p(cid, lim) ON s.conversation_id = p.cid AND s.first_seq <= p.lim "
-            f"ORDER BY s.first_seq",
-            [list(limits), list(limits.values())],
+            f"WHERE s.last_seq > %s ORDER BY s.first_seq",
+            [list(limits), list(limits.values()), after_seq],
         )
         rows = cursor.fetchall()
-    entries = []
+    found = []
     for row in rows:
         segment = ArchiveSegment(**dict(zip(_SEGMENT_COLUMNS, row[:-1])))
-        limit = limits[segment.conversation_id]
-        raw = segment_raw(segment, table_uid=row[-1])
+        found.append((segment, row[-1], limits[segment.conversation_id]))
+    return found
+
+
+def segment_entries(path, upto_seq: int) -> list[Entry]:
+    """Entries of ``path`` ([(conversation pk, upto seq or None)]) stored in archive segments, decoded, oldest first.
+
+    Raises ArchiveCorrupt when a segment is damaged: a context is never answered with missing items.
+    """
+    entries = []
+    for segment, table_uid, limit in _path_segments(path, upto_seq):
+        raw = segment_raw(segment, table_uid=table_uid)
         entries.extend(Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw) if seq <= limit)
     return entries
+
+
+def archived_items(path, upto_seq: int, after_seq: int = 0) -> list[payload.ArchivedItem]:
+    """Every attribute (response pk, created_at, …) of the archived items of ``path`` in (after_seq, upto_seq].
+
+    Raises ArchiveCorrupt when a segment is damaged.
+    """
+    items = []
+    for segment, table_uid, limit in _path_segments(path, upto_seq, after_seq):
+        raw = segment_raw(segment, table_uid=table_uid)
+        items.extend(item for item in payload.unpack(raw) if after_seq < item.seq <= limit)
+    return items
 
 
 def archived_item_ids(path, item_ids) -> set[str]:

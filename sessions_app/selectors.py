@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
-from archive_app.selectors import segment_entries
+from archive_app.selectors import archived_items, segment_entries
 from cache_app import hot_window, keys
 from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable
@@ -52,6 +53,38 @@ def _has_archive(conversation: Conversation) -> bool:
         return True
     ancestors = [pk for pk, _ in conversation.lineage]
     return bool(ancestors) and Conversation.objects.filter(pk__in=ancestors, archived_upto_seq__gt=0).exists()
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """Every attribute of one item of a context, the same for a row and an archived item."""
+
+    seq: int
+    tokens: int
+    raw: str
+    response_id: str | None  # the response that stored it (its public id)
+    created_at: datetime
+    archived: bool
+
+
+def item_records(conversation: Conversation, *, after_seq: int = 0, upto_seq: int | None = None) -> list[ItemRecord]:
+    """The context's items with after_seq < seq <= upto_seq (default: the last seq), oldest first, rows and
+    archive segments alike (export, the admin transcript). Raises ArchiveCorrupt for a damaged segment."""
+    upto = conversation.last_seq if upto_seq is None else upto_seq
+    path = conversation.path()
+    records = {
+        seq: ItemRecord(seq, tokens, raw, response_id, created, False)
+        for seq, tokens, raw, response_id, created in Item.objects.for_path(path, upto).filter(seq__gt=after_seq)
+        .values_list("seq", "token_count", "raw", "response__response_id", "created_at")
+    }
+    if _has_archive(conversation):
+        archived = archived_items(path, upto, after_seq)
+        names = dict(Response.objects.filter(pk__in={i.response_id for i in archived if i.response_id})
+                     .values_list("pk", "response_id"))
+        for item in archived:
+            records.setdefault(item.seq, ItemRecord(item.seq, item.token_count, item.raw, names.get(item.response_id),
+                                                    item.created_at, True))
+    return [records[seq] for seq in sorted(records)]
 
 
 @dataclass

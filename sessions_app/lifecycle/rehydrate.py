@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from archive_app import storage
 from archive_app.models import ArchiveSegment, LifecycleEvent
-from archive_app.payload import ArchivedItem
 from archive_app.segments import segment_items
 from cache_app import lru
 from cache_app.redis_client import RedisUnavailable, guarded
 
 from ..models import Conversation
 from ..selectors import context_entries, window_refresh
+from ..services.writes import items_restore
 
 
 def conversation_rehydrate(*, conversation: Conversation) -> int:
@@ -25,7 +25,7 @@ def conversation_rehydrate(*, conversation: Conversation) -> int:
         locked = Conversation.objects.select_for_update().select_related("tenant").get(pk=conversation.pk)
         segments = list(ArchiveSegment.objects.filter(conversation=locked).order_by("first_seq"))
         items = [item for segment in segments for item in segment_items(segment)]
-        _rows_insert(locked.pk, items)
+        items_restore(conversation_pk=locked.pk, items=items)
         for segment in segments:
             storage.payload_forget(segment)
         ArchiveSegment.objects.filter(pk__in=[s.pk for s in segments]).delete()
@@ -44,33 +44,6 @@ def conversation_rehydrate(*, conversation: Conversation) -> int:
         Conversation.objects.filter(pk=conversation.pk, tier=Conversation.Tier.WARM).update(tier=Conversation.Tier.HOT)
         conversation.tier = Conversation.Tier.HOT
     return len(items)
-
-
-def _rows_insert(conversation_pk: int, items: list[ArchivedItem]) -> None:
-    """Insert rows with their original created_at (a model save would stamp auto_now_add with now)."""
-    if not items:
-        return
-    columns = [
-        [conversation_pk] * len(items),
-        [i.seq for i in items],
-        [i.item_id for i in items],
-        [i.type for i in items],
-        [i.role for i in items],
-        [i.raw for i in items],
-        [i.byte_size for i in items],
-        [i.token_count for i in items],
-        [i.response_id for i in items],
-        [i.created_at for i in items],
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO sessions_app_item (conversation_id, seq, item_id, type, role, raw, byte_size, token_count, "
-            "response_id, created_at) SELECT c, s, i, t, r, w, b, k, "
-            "(SELECT id FROM sessions_app_response WHERE id = p), a FROM unnest("
-            "%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], "
-            "%s::bigint[], %s::timestamptz[]) AS u(c, s, i, t, r, w, b, k, p, a)",
-            columns,
-        )
 
 
 def _window_restore(conversation: Conversation) -> bool:

@@ -8,13 +8,16 @@ from typing import Iterable, Iterator
 
 from django.db import transaction
 from django.db.models import Func, IntegerField
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from archive_app.models import Summary
+from archive_app.payload import ArchivedItem
 from convostore import tokens
 
-from ..models import Conversation, Item, Response, Tenant
-from ..selectors import context_entries
+from ..models import Conversation, Response, Tenant
+from ..selectors import item_records
+from .writes import items_restore
 
 FORMAT = "convostore.conversation.v1"
 
@@ -37,15 +40,10 @@ def conversations_for_export(*, tenant: Tenant | None = None, since: datetime | 
 
 def conversation_export(conversation: Conversation) -> dict:
     """One conversation as a JSON-able dict; its own items only (forks reference their parent)."""
-    rows = {
-        seq: (item_id, response_id, created)
-        for seq, item_id, response_id, created in Item.objects.filter(conversation=conversation)
-        .values_list("seq", "item_id", "response__response_id", "created_at")
-    }
-    items = []
-    for entry in _own_entries(conversation):
-        _, response_id, created = rows.get(entry.seq, (None, None, None))
-        items.append({"seq": entry.seq, "raw": entry.raw, "response_id": response_id, "created_at": _iso(created)})
+    items = [
+        {"seq": record.seq, "raw": record.raw, "response_id": record.response_id, "created_at": _iso(record.created_at)}
+        for record in item_records(conversation, after_seq=conversation.fork_seq or 0)
+    ]
     responses = [
         {
             "response_id": r.response_id, "previous_response_id": r.previous_response_id, "input_first_seq": r.input_first_seq,
@@ -70,11 +68,6 @@ def conversation_export(conversation: Conversation) -> dict:
         "responses": responses,
         "summaries": _summaries(conversation),
     }
-
-
-def _own_entries(conversation: Conversation):
-    own_from = (conversation.fork_seq or 0) + 1
-    return [entry for entry in context_entries(conversation, conversation.last_seq) if entry.seq >= own_from]
 
 
 def _summaries(conversation: Conversation) -> list[dict]:
@@ -133,15 +126,17 @@ def _import_responses(tenant: Tenant, conversation: Conversation, records: list[
 
 
 def _import_items(conversation: Conversation, items: list[dict], counted: list[int], responses: dict[str, Response]) -> None:
-    rows = []
+    """The items exactly as exported: seqs, ids, the response they belong to and their creation time."""
+    restored = []
     for item, token_count in zip(items, counted):
         parsed = json.loads(item["raw"])
-        rows.append(Item(
-            conversation=conversation, seq=item["seq"], item_id=parsed.get("id", ""), type=parsed.get("type", "message"),
-            role=parsed.get("role") or "", raw=item["raw"], byte_size=len(item["raw"].encode("utf-8")),
-            token_count=token_count, response=responses.get(item["response_id"]),
+        response = responses.get(item["response_id"])
+        restored.append(ArchivedItem(
+            seq=item["seq"], item_id=parsed.get("id", ""), type=parsed.get("type", "message"), role=parsed.get("role") or "",
+            byte_size=len(item["raw"].encode("utf-8")), token_count=token_count, response_id=response.pk if response else None,
+            created_at=parse_datetime(item["created_at"]) if item.get("created_at") else timezone.now(), raw=item["raw"],
         ))
-    Item.objects.bulk_create(rows, batch_size=1000)
+    items_restore(conversation_pk=conversation.pk, items=restored)
 
 
 def _import_summaries(conversation: Conversation, summaries: list[dict]) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from archive_app.payload import ArchivedItem
 from convostore import metrics
 from convostore.errors import Conflict, NotFound, ValidationFailed
 
@@ -208,4 +209,34 @@ def explain_refusal(*, tenant: Tenant, conversation_id: str, expected_version: i
         raise ValidationFailed(
             f"A conversation may hold at most {tenant.max_items} items and {tenant.max_bytes} bytes.",
             param="items", code="conversation_full",
+        )
+
+
+def items_restore(*, conversation_pk: int, items: list[ArchivedItem]) -> None:
+    """Insert rows exactly as they were (seq, ids, response pk, created_at): rehydrating segments, importing an export.
+
+    No counters or version change: the caller restores those. A model save would stamp created_at with now.
+    """
+    if not items:
+        return
+    columns = [
+        [conversation_pk] * len(items),
+        [i.seq for i in items],
+        [i.item_id for i in items],
+        [i.type for i in items],
+        [i.role for i in items],
+        [i.raw for i in items],
+        [i.byte_size for i in items],
+        [i.token_count for i in items],
+        [i.response_id for i in items],
+        [i.created_at for i in items],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO sessions_app_item (conversation_id, seq, item_id, type, role, raw, byte_size, token_count, "
+            "response_id, created_at) SELECT c, s, i, t, r, w, b, k, "
+            "(SELECT id FROM sessions_app_response WHERE id = p), a FROM unnest("
+            "%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], "
+            "%s::bigint[], %s::timestamptz[]) AS u(c, s, i, t, r, w, b, k, p, a)",
+            columns,
         )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from archive_app.models import Summary
-from archive_app.selectors import segment_entries
 from cache_app import keys
 from cache_app.redis_client import RedisUnavailable, guarded
 
-from ..models import Conversation, Item, Response
+from ..models import Conversation, Response
+from ..selectors import item_records
 
 TRANSCRIPT_PAGE_SIZE = 200
 TEXT_PREVIEW_CHARS = 20_000
@@ -25,6 +26,8 @@ class TranscriptRow:
     source: str  # "hot", "postgres" or "archive"
     owner: Conversation | None  # the ancestor it is inherited from, None when the conversation's own
     item: dict = field(default_factory=dict)
+    created_at: datetime | None = None  # when it was stored (rows and archived items alike)
+    response_id: str | None = None  # the stored response it belongs to
 
     @property
     def type(self) -> str:
@@ -108,8 +111,9 @@ class Transcript:
 def transcript_page(conversation: Conversation, page: int = 1, page_size: int = TRANSCRIPT_PAGE_SIZE) -> Transcript:
     """Seqs ((page-1)*size, page*size] of the conversation's whole context, whatever tier holds them.
 
-    Postgres rows and decoded archive segments are merged by seq (as ``context_entries`` does), one page
-    at a time so very long conversations stay cheap; entries in the Redis hot window are marked ``hot``.
+    Postgres rows and decoded archive segments are merged by seq (selectors.item_records, with every
+    item's time and response), one page at a time so very long conversations stay cheap; entries in the
+    Redis hot window are marked ``hot``.
     """
     pages = max(1, math.ceil(conversation.last_seq / page_size))
     page = min(max(1, page), pages)
@@ -117,22 +121,16 @@ def transcript_page(conversation: Conversation, page: int = 1, page_size: int = 
     path = conversation.path()
     ancestors = _ancestors(conversation)
     by_pk = {a.pk: a for a in ancestors} | {conversation.pk: conversation}
-    entries = {
-        seq: (tokens, raw, "postgres")
-        for seq, tokens, raw in Item.objects.for_path(path, high).filter(seq__gt=low).values_list("seq", "token_count", "raw")
-    }
-    if any(by_pk[pk].archived_upto_seq > low for pk, _ in path if pk in by_pk) and high > low:
-        for entry in segment_entries(path, high):
-            if entry.seq > low:
-                entries.setdefault(entry.seq, (entry.tokens, entry.raw, "archive"))
     hot_range, redis_state = _hot_range(conversation)
     rows = []
-    for seq in sorted(entries):
-        tokens, raw, source = entries[seq]
-        if hot_range and hot_range[0] <= seq <= hot_range[1] and source == "postgres":
+    for record in item_records(conversation, after_seq=low, upto_seq=high) if high > low else []:
+        source = "archive" if record.archived else "postgres"
+        if hot_range and hot_range[0] <= record.seq <= hot_range[1] and not record.archived:
             source = "hot"
-        owner_pk = _owner(path, seq)
-        rows.append(TranscriptRow(seq, tokens, raw, source, None if owner_pk == conversation.pk else by_pk.get(owner_pk), _parse(raw)))
+        owner_pk = _owner(path, record.seq)
+        rows.append(TranscriptRow(record.seq, record.tokens, record.raw, source,
+                                  None if owner_pk == conversation.pk else by_pk.get(owner_pk), _parse(record.raw),
+                                  created_at=record.created_at, response_id=record.response_id))
     return Transcript(rows, page, pages, low + 1, high, ancestors, hot_range, redis_state)
 
 
