@@ -10,7 +10,7 @@ from django.conf import settings
 
 from convostore import metrics
 
-from . import keys, lru
+from . import embed_queue, keys, lru
 from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run, script
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def window_extend(
     created_empty: bool,
     responses: list[tuple[str, int]] = (),
 ) -> int:
-    """After a commit: one Lua call extends the window; response index and LRU touch ride the same pipeline.
+    """After a commit: one Lua call extends the window; response index, LRU touch and (when items were
+    added) the embed queue ride the same pipeline.
 
     Raises RedisUnavailable when Redis fails; the caller records the conversation in the outbox.
     """
@@ -87,6 +88,8 @@ def window_extend(
         for response_id, response_last_seq in responses:
             pipe.set(keys.response_index(tenant_id, response_id), f"{response_last_seq}:{conversation_id}", ex=_response_ttl())
         lru.touch(pipe, tenant_id, conversation_id)
+        if entries:
+            embed_queue.mark(pipe, tenant_id, conversation_id)
 
     with guarded("window_extend") as client:
         return pipeline_run(client, build)[0]

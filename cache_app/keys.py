@@ -55,6 +55,11 @@ def lru_member(tenant_id: int, conversation_id: str) -> str:
     return f"{tenant_id}:{conversation_id}"
 
 
+def embed_pending() -> str:
+    """The set of conversations with turns not yet embedded for recall (members as lru_member)."""
+    return f"{_prefix()}:embed:pending"
+
+
 def api_key(key_hash: str) -> str:
     return f"{_prefix()}:auth:{key_hash}"
 

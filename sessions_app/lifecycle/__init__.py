@@ -4,7 +4,7 @@ Services here are what the Celery tasks (tasks.py), the management commands and 
 """
 
 from .archive import conversation_archive, conversations_archive, summary_enqueue
-from .embeddings import conversation_embed, embed_candidates, memories_reindex
+from .embeddings import conversation_embed, embed_candidates, embed_pending, memories_reindex
 from .eviction import conversation_evict, enforce_hot_budget, evict_idle, hot_usage
 from .maintenance import archive_stats, code_table_train, purge_expired, segments_verify
 from .rehydrate import conversation_rehydrate
@@ -19,6 +19,7 @@ __all__ = [
     "conversation_rehydrate",
     "conversations_archive",
     "embed_candidates",
+    "embed_pending",
     "enforce_hot_budget",
     "evict_idle",
     "hot_usage",

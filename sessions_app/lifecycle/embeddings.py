@@ -11,6 +11,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from archive_app.embedders import embed_cached, embedder_label, get_embedder
+from cache_app import embed_queue
 from archive_app.models import EMBEDDING_DIM, LifecycleEvent, Memory, Summary
 from archive_app.summarisers import item_text
 
@@ -120,6 +121,20 @@ def _summary_embed(conversation: Conversation, embedder, label: str) -> int:
             embedding=vector,
         )
     return 1
+
+
+def embed_pending(*, limit: int = 64) -> int:
+    """Embed the conversations the append pipeline queued (cache_app.embed_queue); the number taken.
+
+    Raises RedisUnavailable when the queue cannot be read. A conversation whose embedding fails is left to
+    the embed sweep, which finds every turn without a Memory row.
+    """
+    taken = embed_queue.take(limit)
+    for tenant_id, conversation_id in taken:
+        conversation = Conversation.objects.select_related("tenant").filter(tenant_id=tenant_id, conversation_id=conversation_id).first()
+        if conversation is not None:
+            conversation_embed(conversation=conversation)
+    return len(taken)
 
 
 def embed_candidates(limit: int = 500):

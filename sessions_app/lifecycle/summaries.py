@@ -10,6 +10,8 @@ from django.db.models.functions import Coalesce
 
 from archive_app.models import LifecycleEvent, Summary
 from archive_app.summarisers import SummariserError, get_summariser
+from cache_app import embed_queue
+from cache_app.redis_client import RedisUnavailable
 
 from ..context.assembly import message_tokens, normalise_text, summary_message
 from ..models import Conversation
@@ -63,6 +65,7 @@ def summary_refresh(*, conversation: Conversation, force: bool = False, summaris
     )
     if created:
         LifecycleEvent.objects.create(kind=LifecycleEvent.Kind.SUMMARISE, tenant=tenant, conversations=1, items=len(fresh))
+        _embed_soon(conversation)
     return summary
 
 
@@ -75,3 +78,11 @@ def summary_candidates(limit: int = 500):
         .order_by("-last_active_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def _embed_soon(conversation: Conversation) -> None:
+    """A new summary is recallable within seconds: queue it for the drainer (the embed sweep is the safety net)."""
+    try:
+        embed_queue.mark_now(tenant_id=conversation.tenant_id, conversation_id=conversation.conversation_id)
+    except RedisUnavailable:
+        logger.info("embed queue unavailable; the embed sweep will find summary of %s", conversation.pk)

@@ -8,7 +8,7 @@ from django.db import OperationalError
 from archive_app.embedders import EmbedderError
 
 from ..models import Conversation
-from . import archive, eviction, maintenance, selectors
+from . import archive, drain, eviction, maintenance, selectors  # noqa: F401  (drain: the worker's embed drainer)
 from .embeddings import conversation_embed, embed_candidates
 from .summaries import summary_candidates, summary_refresh
 
