@@ -16,6 +16,11 @@ def mark(pipe, tenant_id: int, conversation_id: str) -> None:
     pipe.sadd(keys.embed_pending(), keys.lru_member(tenant_id, conversation_id))
 
 
+def forget(pipe, tenant_id: int, conversation_id: str) -> None:
+    """Drop the conversation from the queue on ``pipe`` (it was deleted)."""
+    pipe.srem(keys.embed_pending(), keys.lru_member(tenant_id, conversation_id))
+
+
 def mark_now(*, tenant_id: int, conversation_id: str) -> None:
     """Queue the conversation in its own round trip (a new summary); raises RedisUnavailable."""
     with guarded("embed_mark") as client:

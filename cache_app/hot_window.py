@@ -216,8 +216,9 @@ def window_drop(*, tenant_id: int, conversation_id: str, response_ids=(), forget
         pipe.delete(*keys.conversation_key_patterns(tenant_id, conversation_id))
         for response_id in response_ids:
             pipe.delete(keys.response_index(tenant_id, response_id))
-        if forget_lru:
+        if forget_lru:  # the conversation is gone: nothing of it stays queued either
             lru.forget(pipe, tenant_id, conversation_id)
+            embed_queue.forget(pipe, tenant_id, conversation_id)
         pipe.execute()
 
 
