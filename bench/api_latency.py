@@ -56,8 +56,9 @@ def seed() -> dict:
     return {"key": key, "response_id": stored.body["response_id"], "fsync": fsync, "synchronous_commit": sync_commit}
 
 
-def request(port: int, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def request(port: int, method: str, path: str, headers: dict, body: bytes | None = None,
+            timeout: float = 10) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()

@@ -181,6 +181,10 @@ CONVOSTORE = {
     "SEGMENT_MAX_ITEMS": env.int("CONVOSTORE_SEGMENT_MAX_ITEMS", default=1024),
     "SEGMENT_MAX_BYTES": env.int("CONVOSTORE_SEGMENT_MAX_BYTES", default=4 * 1024 * 1024),
     "SEGMENT_STORAGE": env("CONVOSTORE_SEGMENT_STORAGE", default=""),
+    # convostore-serve: a request body must arrive within this (else 408); a streaming answer's reader that
+    # accepts nothing for this long is dropped.
+    "SERVE_BODY_TIMEOUT_SECONDS": env.float("CONVOSTORE_SERVE_BODY_TIMEOUT_SECONDS", default=60.0),
+    "SERVE_SEND_TIMEOUT_SECONDS": env.float("CONVOSTORE_SERVE_SEND_TIMEOUT_SECONDS", default=60.0),
 }
 
 REST_FRAMEWORK = {
