@@ -205,7 +205,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -218,7 +217,10 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "convostore.observability.ContextFilter"}},
+    "filters": {
+        "context": {"()": "convostore.observability.ContextFilter"},
+        "client_error_one_line": {"()": "convostore.observability.ClientErrorOneLine"},
+    },
     "formatters": {
         "json": {"()": "convostore.observability.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -227,5 +229,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="json"), "filters": ["context"]}
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["client_error_one_line"]},
+    },
 }
