@@ -1,6 +1,6 @@
 """Settings shared by every environment; every value comes from the environment."""
 
-from convostore.env import BASE_DIR, env
+from convostore.env import BASE_DIR, env, required
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -58,7 +58,9 @@ TEMPLATES = [
 
 # Postgres is the system of record. Timeouts keep a sick database from hanging
 # requests: a stuck statement or lock answers 503 instead.
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/convostore")}
+# No default: a missing DATABASE_URL must never reach whatever Postgres listens on 127.0.0.1:5432.
+DATABASES = {"default": env.db_url_config(required(
+    "DATABASE_URL", "postgres://USER:PASSWORD@HOST:PORT/DB of a Postgres with pgvector (`make run` starts one)"))}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].update(
     {
@@ -74,7 +76,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis layers: each has its own django-redis alias and may point at its own URL.
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_URL = required("REDIS_URL", "redis://HOST:PORT/DB (`make run` starts one)")
 _REDIS_OPTIONS = {
     "CLIENT_CLASS": "django_redis.client.DefaultClient",
     "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
