@@ -9,8 +9,9 @@ no thread while the client does nothing; threads only run views.
 
 Defaults: --bind 127.0.0.1:${PORT:-8000}; --workers $WEB_CONCURRENCY (2); --threads
 $CONVOSTORE_SERVE_THREADS (4) — each thread keeps its own Postgres connection, so a host opens at most
-workers × threads connections. Exits with the server's status; SIGINT/SIGTERM stop it gracefully
-(requests in flight get CONVOSTORE_SERVE_GRACEFUL_SECONDS, 20 s, then the worker is killed).
+workers × threads connections. SIGINT/SIGTERM stop it gracefully (requests in flight get
+CONVOSTORE_SERVE_GRACEFUL_SECONDS, 20 s, then the worker is killed) and main() returns 0; a bad --bind
+exits with status 2 and a usage line.
 """
 
 from __future__ import annotations
