@@ -1,6 +1,6 @@
 """Settings shared by every environment; every value comes from the environment."""
 
-from convostore.env import BASE_DIR, env
+from convostore.env import BASE_DIR, env, required
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -58,7 +58,9 @@ TEMPLATES = [
 
 # Postgres is the system of record. Timeouts keep a sick database from hanging
 # requests: a stuck statement or lock answers 503 instead.
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/convostore")}
+# No default: a missing DATABASE_URL must never reach whatever Postgres listens on 127.0.0.1:5432.
+DATABASES = {"default": env.db_url_config(required(
+    "DATABASE_URL", "postgres://USER:PASSWORD@HOST:PORT/DB of a Postgres with pgvector (`make run` starts one)"))}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].update(
     {
@@ -74,7 +76,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis layers: each has its own django-redis alias and may point at its own URL.
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_URL = required("REDIS_URL", "redis://HOST:PORT/DB (`make run` starts one)")
 _REDIS_OPTIONS = {
     "CLIENT_CLASS": "django_redis.client.DefaultClient",
     "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
@@ -182,6 +184,10 @@ CONVOSTORE = {
     "SEGMENT_MAX_ITEMS": env.int("CONVOSTORE_SEGMENT_MAX_ITEMS", default=1024),
     "SEGMENT_MAX_BYTES": env.int("CONVOSTORE_SEGMENT_MAX_BYTES", default=4 * 1024 * 1024),
     "SEGMENT_STORAGE": env("CONVOSTORE_SEGMENT_STORAGE", default=""),
+    # convostore-serve: a request body must arrive within this (else 408); a streaming answer's reader that
+    # accepts nothing for this long is dropped.
+    "SERVE_BODY_TIMEOUT_SECONDS": env.float("CONVOSTORE_SERVE_BODY_TIMEOUT_SECONDS", default=60.0),
+    "SERVE_SEND_TIMEOUT_SECONDS": env.float("CONVOSTORE_SERVE_SEND_TIMEOUT_SECONDS", default=60.0),
 }
 
 REST_FRAMEWORK = {
@@ -202,7 +208,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -215,7 +220,10 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "convostore.observability.ContextFilter"}},
+    "filters": {
+        "context": {"()": "convostore.observability.ContextFilter"},
+        "client_error_one_line": {"()": "convostore.observability.ClientErrorOneLine"},
+    },
     "formatters": {
         "json": {"()": "convostore.observability.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -224,5 +232,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="json"), "filters": ["context"]}
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["client_error_one_line"]},
+    },
 }
