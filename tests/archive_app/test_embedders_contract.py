@@ -124,6 +124,7 @@ def test_wrong_dimensions_from_the_endpoint_are_an_error(fake_server):
 
 
 def test_get_embedder_loads_the_dotted_path(settings):
-    assert isinstance(get_embedder(), HashingEmbedder)
+    assert isinstance(get_embedder(), LocalEmbedder)  # the default: a real model, no endpoint needed
+    assert settings.CONVOSTORE["EMBEDDING_DIM"] == LocalEmbedder.dimensions
     settings.CONVOSTORE = {**settings.CONVOSTORE, "EMBEDDER": "archive_app.embedders.HashingEmbedder"}
     assert get_embedder().name == "hashing"
