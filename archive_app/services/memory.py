@@ -15,7 +15,7 @@ from cache_app.context import message_tokens, normalise_text, summary_message
 from sessions_app.models import Conversation
 from sessions_app.selectors import context_entries
 
-from ..models import EMBEDDING_DIM, LifecycleEvent, Memory, Summary
+from ..models import LifecycleEvent, Memory, Summary
 from ..recall import embedder_label
 from ..summarisers import SummariserError, get_summariser, item_text
 
@@ -219,16 +219,20 @@ def memories_reindex(*, tenant=None, embedder=None, batch_size: int = 256, progr
     """Re-embed every memory (and summary) with the current embedder; needed after a model change.
 
     ``progress`` is called with the number of rows done after each batch (a tqdm ``update``).
-    The vector column has a fixed dimension (CONVOSTORE_EMBEDDING_DIM, set by the migration): an embedder
-    of another dimension is refused here; change the setting and migrate first.
+    The vector column has one dimension (CONVOSTORE_EMBEDDING_DIM; archive_app.vector_columns): an embedder
+    of another dimension is refused here (ValueError); ``reindex_embeddings --resize`` changes the column first.
     """
+    from django.db import connection
+
     from ..embedders import get_embedder
+    from ..vector_columns import MEMORY_TABLE, column_dimensions
 
     embedder = embedder or get_embedder()
-    if embedder.dimensions != EMBEDDING_DIM:
+    column = column_dimensions(connection).get(MEMORY_TABLE)
+    if embedder.dimensions != column:
         raise ValueError(
             f"embedder {embedder_label(embedder)} makes {embedder.dimensions}-d vectors but the column holds "
-            f"{EMBEDDING_DIM}-d; set CONVOSTORE_EMBEDDING_DIM and migrate first"
+            f"{column}-d; set CONVOSTORE_EMBEDDING_DIM to {embedder.dimensions} and run reindex_embeddings --resize"
         )
     label = embedder_label(embedder)
     done = 0
