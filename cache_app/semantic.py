@@ -76,21 +76,23 @@ def parse_entry_id(value: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def query_vector(*, tenant_id: int, text: str | None, embedding) -> np.ndarray:
-    """The gateway's embedding (validated) or the configured embedder's vector of ``text``, L2-normalised."""
+def query_vector(*, tenant_id: int, text: str | None, embedding) -> tuple[np.ndarray, str]:
+    """(vector, model): the gateway's embedding (validated; model "") or the configured embedder's vector of
+    ``text`` (model = the embedder's cache_id), L2-normalised."""
     if embedding is not None:
         vector = np.asarray(embedding, dtype=np.float32)
         if vector.ndim != 1 or not 1 <= vector.shape[0] <= MAX_DIM:
             raise ValidationFailed(f"'embedding' must be a list of 1 to {MAX_DIM} numbers.", param="embedding", code="invalid_value")
         if not np.isfinite(vector).all() or not np.linalg.norm(vector) > 0:
             raise ValidationFailed("'embedding' must be finite and not all zeros.", param="embedding", code="invalid_value")
-        return normalise(vector)
+        return normalise(vector), ""
     if text is None:
         raise ValidationFailed("Send 'text' or 'embedding'.", param="text", code="missing_required_parameter")
-    from archive_app.embedders import EmbedderError, embed_cached
+    from archive_app.embedders import EmbedderError, embed_cached, get_embedder
 
     try:
-        return normalise(embed_cached(tenant_id=tenant_id, texts=[text])[0])
+        embedder = get_embedder()
+        return normalise(embed_cached(tenant_id=tenant_id, texts=[text], embedder=embedder)[0]), embedder.cache_id
     except EmbedderError as exc:
         raise ServiceUnavailable(f"The embedder failed: {exc}", code="embedder_unavailable") from exc
 
@@ -121,9 +123,9 @@ def cache_lookup(
     """
     if require_exact_text and text is None:
         raise ValidationFailed("'require_exact_text' needs 'text'.", param="text", code="missing_required_parameter")
-    query = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
+    query, model = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
     now = time.time() if now is None else now
-    scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
+    scope_id = keys.semantic_scope_id(tenant_id, namespace, context, model)
     skeys = scope_keys(tenant_id, scope_id)
     exact_text = text if require_exact_text else None
     votes = MIN_VOTES if threshold >= VOTE_THRESHOLD else 1
@@ -199,13 +201,13 @@ def cache_store(
     body_json = canonical.dumps(response)
     if len(body_json.encode("utf-8")) > max_response_bytes():
         raise PayloadTooLarge(f"'response' is larger than {max_response_bytes()} bytes.", param="response")
-    vector = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
+    vector, model = query_vector(tenant_id=tenant_id, text=text, embedding=embedding)
     ttl_s = int(ttl_s or default_ttl())
     now = time.time() if now is None else now
     expires_at = now + ttl_s
     record = pack_record(vector, expires_at=expires_at, text=text)
     header = json.dumps({"c": round(now, 3), "t": text, "v": conversation_id}, separators=(",", ":"))
-    scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
+    scope_id = keys.semantic_scope_id(tenant_id, namespace, context, model)
     skeys = scope_keys(tenant_id, scope_id)
     args = [vector.shape[0], now, ttl_s * 1000, scope_cap(), TABLES, record, header + "\n" + body_json, expires_at]
     conv_key = keys.semantic_conversation_entries(tenant_id, keys.semantic_conversation_id(tenant_id, conversation_id)) if conversation_id else None
