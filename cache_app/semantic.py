@@ -20,7 +20,7 @@ from django.conf import settings
 from convostore.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from sessions_app import canonical
 
-from . import keys
+from . import keys, semantic_guard
 from .redis_client import RedisUnavailable, guarded, script
 from .semantic_admin import defer_count, defer_hit, defer_script, run_pipeline
 from .semantic_index import (
@@ -114,12 +114,15 @@ def cache_lookup(
     embedding=None,
     context: str | None = None,
     require_exact_text: bool = False,
+    guard: bool = True,
     now: float | None = None,
 ) -> dict:
     """``{"hit": true, response, similarity, entry_id, age_s}`` or ``{"hit": false}`` (also when Redis is down).
 
     One round trip: the Lua call returns the candidates' records and the bodies of the most-voted ones;
     the counters, the hit's LRU bump and sweeping expired candidates are deferred (semantic_admin).
+    With ``guard`` (the default) a candidate whose stored text disagrees with ``text`` on numbers, units,
+    negations, dates or names (cache_app.semantic_guard) is not a hit; it applies when both texts are known.
     """
     if require_exact_text and text is None:
         raise ValidationFailed("'require_exact_text' needs 'text'.", param="text", code="missing_required_parameter")
@@ -156,6 +159,8 @@ def cache_lookup(
                 meta = json.loads(header)
                 if exact_text is not None and meta.get("t") != exact_text:
                     continue  # a text-digest collision
+                if guard and text is not None and meta.get("t") is not None and not semantic_guard.agree(text, meta["t"]):
+                    continue  # similar, but another number, negation, date or name
                 defer_hit(skeys, member, now)
                 defer_count(tenant_id, namespace, "hits")
                 return {

@@ -38,6 +38,9 @@ class LookupInputSerializer(serializers.Serializer):
     threshold = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
     context = _text(required=False, allow_null=True, max_length=256)
     require_exact_text = serializers.BooleanField(required=False, default=False)
+    guard = serializers.BooleanField(
+        required=False, default=True, help_text="A hit also needs the stored text to agree on numbers, units, negations, dates and names."
+    )
 
     def validate(self, attrs):
         if attrs.get("text") is None and attrs.get("embedding") is None:

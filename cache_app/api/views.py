@@ -54,6 +54,7 @@ class SemanticLookupApi(APIView):
             embedding=data.get("embedding"),
             context=data.get("context"),
             require_exact_text=data["require_exact_text"],
+            guard=data["guard"],
         )
         return Response(body)
 

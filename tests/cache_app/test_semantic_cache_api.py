@@ -175,7 +175,8 @@ def test_require_exact_text_only_hits_on_identical_text(api):
     store(api, vector=vector, text="Is a refund allowed?", response="yes")
     assert lookup(api, vector=vector, text="Is a refund allowed?", require_exact_text=True)["response"] == "yes"
     assert lookup(api, vector=vector, text="Is a refund NOT allowed?", require_exact_text=True) == {"hit": False}
-    assert lookup(api, vector=vector, text="Is a refund NOT allowed?")["hit"] is True  # similarity alone
+    assert lookup(api, vector=vector, text="Is a refund NOT allowed?") == {"hit": False}  # the guard: a negation
+    assert lookup(api, vector=vector, text="Is a refund NOT allowed?", guard=False)["hit"] is True  # similarity alone
     store(api, vector=unit(8), response="no text")
     assert lookup(api, vector=unit(8), text="anything", require_exact_text=True) == {"hit": False}
 

@@ -1,0 +1,43 @@
+"""The guard on the lookup path: with the real local model, a paraphrase hits and a near miss with another number,
+negation or name does not, though its similarity is as high; ``guard: false`` turns it off per request."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def post(api, path, body, status=200):
+    response = api.post(path, body, format="json")
+    assert response.status_code == status, response.content
+    return response.json()
+
+
+def lookup(api, text, **extra):
+    return post(api, "/v1/cache/lookup", {"namespace": "shows", "text": text, **extra})
+
+
+def test_a_paraphrase_hits_and_another_number_misses_at_the_default_threshold(api):
+    post(api, "/v1/cache/store", {"namespace": "shows", "text": "Book 2 seats for the 7pm show.", "response": "booked"}, status=201)
+    paraphrase = lookup(api, "Please book 2 seats for the 7pm show.")
+    assert paraphrase["hit"] is True and paraphrase["response"] == "booked"
+    assert lookup(api, "Book two seats for the 7pm show.")["hit"] is True
+    assert lookup(api, "Book 3 seats for the 7pm show.") == {"hit": False}
+    assert lookup(api, "Book 2 seats for the 9pm show.") == {"hit": False}
+    unguarded = lookup(api, "Book 3 seats for the 7pm show.", guard=False)
+    assert unguarded["hit"] is True and unguarded["similarity"] > paraphrase["similarity"]  # why the guard exists
+
+
+def test_negations_and_names_are_refused_whatever_the_threshold(api):
+    post(api, "/v1/cache/store", {"namespace": "shows", "text": "Is a refund allowed for the Paris show?", "response": "yes"}, status=201)
+    assert lookup(api, "Is a refund not allowed for the Paris show?", threshold=0.5) == {"hit": False}
+    assert lookup(api, "Is a refund allowed for the London show?", threshold=0.5) == {"hit": False}
+    assert lookup(api, "is a refund allowed for the paris show", threshold=0.5)["hit"] is True
+
+
+def test_the_guard_needs_both_texts(api):
+    from archive_app.local_embedder import LocalEmbedder
+
+    vector = [float(x) for x in LocalEmbedder().embed(["Book 2 seats"])[0]]
+    post(api, "/v1/cache/store", {"namespace": "gw", "embedding": vector, "response": "stored without text"}, status=201)
+    hit = post(api, "/v1/cache/lookup", {"namespace": "gw", "embedding": vector, "text": "Book 3 seats"})
+    assert hit["hit"] is True  # nothing to compare with: the entry has no text (documented)
