@@ -117,7 +117,8 @@ def cache_lookup(
     guard: bool = True,
     now: float | None = None,
 ) -> dict:
-    """``{"hit": true, response, similarity, entry_id, age_s}`` or ``{"hit": false}`` (also when Redis is down).
+    """``{"hit": true, response, similarity, entry_id, age_s, threshold}`` or ``{"hit": false, threshold}``
+    (also when Redis is down); ``threshold`` is the one this lookup used.
 
     One round trip: the Lua call returns the candidates' records and the bodies of the most-voted ones;
     the counters, the hit's LRU bump and sweeping expired candidates are deferred (semantic_admin).
@@ -143,7 +144,7 @@ def cache_lookup(
                 raise _dimension_mismatch(dim, query.shape[0])
             if not dim:
                 defer_count(tenant_id, namespace, "misses")
-                return {"hit": False}
+                return {"hit": False, "threshold": threshold}
             records = unpack_records(blob, dim)
             order, scores = best_candidates(records, query, now=now, threshold=threshold, text=exact_text)
             expired = np.flatnonzero(records["expires"] <= now)[:16]
@@ -169,11 +170,12 @@ def cache_lookup(
                     "similarity": round(min(float(scores[position]), 1.0), 6),
                     "entry_id": entry_id(scope_id, member),
                     "age_s": round(max(now - meta["c"], 0.0), 3),
+                    "threshold": threshold,
                 }
             defer_count(tenant_id, namespace, "misses")
-            return {"hit": False}
+            return {"hit": False, "threshold": threshold}
     except RedisUnavailable:
-        return {"hit": False}
+        return {"hit": False, "threshold": threshold}
 
 
 def _sha(name: str) -> str:

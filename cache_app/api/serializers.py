@@ -73,6 +73,7 @@ class LookupOutputSerializer(serializers.Serializer):
     similarity = serializers.FloatField(required=False)
     entry_id = serializers.CharField(required=False)
     age_s = serializers.FloatField(required=False)
+    threshold = serializers.FloatField(help_text="The threshold this lookup used: the request's, the namespace's calibrated one, or the tenant's.")
 
 
 class StoreOutputSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from cache_app import embedding_cache, semantic
 from cache_app.redis_client import RedisUnavailable
 from convostore.errors import NotFound, ServiceUnavailable, ValidationFailed
 from sessions_app import canonical
+from sessions_app.services.semantic_namespaces import semantic_lookup_threshold  # moves with this view to sessions_app/api
 
 from . import serializers as s
 
@@ -45,11 +46,13 @@ class SemanticLookupApi(APIView):
     def post(self, request):
         data = _input(s.LookupInputSerializer, request)
         tenant = request.user.tenant
-        threshold = data.get("threshold")
+        threshold = semantic_lookup_threshold(
+            tenant=tenant, namespace=data["namespace"], requested=data.get("threshold"), server_embeds=data.get("embedding") is None
+        )
         body = semantic.cache_lookup(
             tenant_id=tenant.pk,
             namespace=data["namespace"],
-            threshold=tenant.semantic_threshold if threshold is None else threshold,
+            threshold=threshold,
             text=data.get("text"),
             embedding=data.get("embedding"),
             context=data.get("context"),

@@ -21,16 +21,16 @@ def test_a_paraphrase_hits_and_another_number_misses_at_the_default_threshold(ap
     paraphrase = lookup(api, "Please book 2 seats for the 7pm show.")
     assert paraphrase["hit"] is True and paraphrase["response"] == "booked"
     assert lookup(api, "Book two seats for the 7pm show.")["hit"] is True
-    assert lookup(api, "Book 3 seats for the 7pm show.") == {"hit": False}
-    assert lookup(api, "Book 2 seats for the 9pm show.") == {"hit": False}
+    assert lookup(api, "Book 3 seats for the 7pm show.")["hit"] is False
+    assert lookup(api, "Book 2 seats for the 9pm show.")["hit"] is False
     unguarded = lookup(api, "Book 3 seats for the 7pm show.", guard=False)
     assert unguarded["hit"] is True and unguarded["similarity"] > paraphrase["similarity"]  # why the guard exists
 
 
 def test_negations_and_names_are_refused_whatever_the_threshold(api):
     post(api, "/v1/cache/store", {"namespace": "shows", "text": "Is a refund allowed for the Paris show?", "response": "yes"}, status=201)
-    assert lookup(api, "Is a refund not allowed for the Paris show?", threshold=0.5) == {"hit": False}
-    assert lookup(api, "Is a refund allowed for the London show?", threshold=0.5) == {"hit": False}
+    assert lookup(api, "Is a refund not allowed for the Paris show?", threshold=0.5)["hit"] is False
+    assert lookup(api, "Is a refund allowed for the London show?", threshold=0.5)["hit"] is False
     assert lookup(api, "is a refund allowed for the paris show", threshold=0.5)["hit"] is True
 
 

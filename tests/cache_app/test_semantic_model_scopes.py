@@ -25,7 +25,7 @@ def test_an_entry_is_only_found_with_the_model_that_embedded_it(api, settings):
     post(api, "/v1/cache/store", {"namespace": "n", "text": question, "response": "Paris"}, status=201)
     assert post(api, "/v1/cache/lookup", {"namespace": "n", "text": question})["hit"] is True
     settings.CONVOSTORE = {**settings.CONVOSTORE, "EMBEDDER": "archive_app.embedders.HashingEmbedder"}
-    assert post(api, "/v1/cache/lookup", {"namespace": "n", "text": question}) == {"hit": False}  # same dimension, other model
+    assert post(api, "/v1/cache/lookup", {"namespace": "n", "text": question})["hit"] is False  # same dimension, other model
     post(api, "/v1/cache/store", {"namespace": "n", "text": question, "response": "Paris (hashing)"}, status=201)
     assert post(api, "/v1/cache/lookup", {"namespace": "n", "text": question})["response"] == "Paris (hashing)"
     settings.CONVOSTORE = {**settings.CONVOSTORE, "EMBEDDER": "archive_app.local_embedder.LocalEmbedder"}
@@ -38,5 +38,5 @@ def test_gateway_vectors_and_server_vectors_live_apart(api):
     question = "How do I reset my password?"
     vector = LocalEmbedder().embed([question])[0]  # even the very same numbers, sent by the gateway
     post(api, "/v1/cache/store", {"namespace": "n", "embedding": [float(x) for x in vector], "text": question, "response": "gw"}, status=201)
-    assert post(api, "/v1/cache/lookup", {"namespace": "n", "text": question}) == {"hit": False}
+    assert post(api, "/v1/cache/lookup", {"namespace": "n", "text": question})["hit"] is False
     assert post(api, "/v1/cache/lookup", {"namespace": "n", "embedding": [float(x) for x in np.asarray(vector)]})["response"] == "gw"
