@@ -17,6 +17,7 @@ import time
 import numpy as np
 from django.conf import settings
 
+from convostore import metrics
 from convostore.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from sessions_app import canonical
 
@@ -146,7 +147,9 @@ def cache_lookup(
                 defer_count(tenant_id, namespace, "misses")
                 return {"hit": False, "threshold": threshold}
             records = unpack_records(blob, dim)
-            order, scores = best_candidates(records, query, now=now, threshold=threshold, text=exact_text)
+            order, scores, best = best_candidates(records, query, now=now, threshold=threshold, text=exact_text)
+            if best is not None:
+                metrics.semantic_best_similarity.labels(tenant=str(tenant_id), namespace=_metric_namespace(namespace)).observe(best)
             expired = np.flatnonzero(records["expires"] <= now)[:16]
             if expired.size:
                 defer_script("semantic_delete", skeys, [TABLES, *(_member(members, i) for i in expired)])
@@ -176,6 +179,20 @@ def cache_lookup(
             return {"hit": False, "threshold": threshold}
     except RedisUnavailable:
         return {"hit": False, "threshold": threshold}
+
+
+_metric_namespaces: set[str] = set()
+
+
+def _metric_namespace(namespace: str) -> str:
+    """The namespace as a metric label: the first SEMANTIC_METRIC_NAMESPACES seen by this process, then "other"
+    (namespaces are client strings; Prometheus must not get one series per string)."""
+    if namespace in _metric_namespaces:
+        return namespace
+    if len(_metric_namespaces) < int(settings.CONVOSTORE.get("SEMANTIC_METRIC_NAMESPACES", 100)):
+        _metric_namespaces.add(namespace)
+        return namespace
+    return "other"
 
 
 def _sha(name: str) -> str:

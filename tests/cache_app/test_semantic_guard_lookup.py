@@ -41,3 +41,28 @@ def test_the_guard_needs_both_texts(api):
     post(api, "/v1/cache/store", {"namespace": "gw", "embedding": vector, "response": "stored without text"}, status=201)
     hit = post(api, "/v1/cache/lookup", {"namespace": "gw", "embedding": vector, "text": "Book 3 seats"})
     assert hit["hit"] is True  # nothing to compare with: the entry has no text (documented)
+
+
+def test_lookups_observe_the_best_candidates_similarity_per_namespace(api, settings):
+    from prometheus_client import REGISTRY
+
+    from cache_app import semantic
+
+    def observed(namespace):
+        labels = {"tenant": str(api.tenant.pk), "namespace": namespace}
+        return REGISTRY.get_sample_value("semantic_cache_best_similarity_count", labels) or 0.0
+
+    post(api, "/v1/cache/store", {"namespace": "shows", "text": "Book 2 seats for the 7pm show.", "response": "booked"}, status=201)
+    before, below = observed("shows"), REGISTRY.get_sample_value(
+        "semantic_cache_best_similarity_bucket", {"tenant": str(api.tenant.pk), "namespace": "shows", "le": "0.93"}
+    ) or 0.0
+    lookup(api, "Book 3 seats for the 7pm show.")  # refused by the guard, similarity still observed
+    lookup(api, "Could you book two seats for the 7pm show?")  # a near miss below the threshold
+    assert observed("shows") == before + 2
+    after_below = REGISTRY.get_sample_value("semantic_cache_best_similarity_bucket", {"tenant": str(api.tenant.pk), "namespace": "shows", "le": "0.93"})
+    assert after_below == below + 1
+    semantic._metric_namespaces.clear()
+    settings.CONVOSTORE = {**settings.CONVOSTORE, "SEMANTIC_METRIC_NAMESPACES": 0}
+    post(api, "/v1/cache/store", {"namespace": "n2", "text": "Book 2 seats", "response": "x"}, status=201)
+    post(api, "/v1/cache/lookup", {"namespace": "n2", "text": "Book 2 seats"})
+    assert REGISTRY.get_sample_value("semantic_cache_best_similarity_count", {"tenant": str(api.tenant.pk), "namespace": "other"}) >= 1
