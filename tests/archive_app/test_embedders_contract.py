@@ -57,12 +57,17 @@ def fake_server():
     server.server_close()
 
 
-@pytest.fixture(params=["hashing", "local", "openai"])
+@pytest.fixture(params=["hashing", "local", "transformer", "openai"])
 def embedder(request, settings) -> BaseEmbedder:
     if request.param == "hashing":
         return HashingEmbedder()
     if request.param == "local":
         return LocalEmbedder()
+    if request.param == "transformer":  # the optional extra: runs where sentence-transformers is installed
+        pytest.importorskip("sentence_transformers")
+        from archive_app.transformer_embedder import TransformerEmbedder
+
+        return TransformerEmbedder()
     base_url = request.getfixturevalue("fake_server")
     settings.CONVOSTORE = {**settings.CONVOSTORE, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test", "EMBEDDING_MODEL": "emb-model"}
     return OpenAICompatibleEmbedder()
@@ -70,7 +75,8 @@ def embedder(request, settings) -> BaseEmbedder:
 
 def test_identity_attributes(embedder, settings):
     assert embedder.name and embedder.model
-    assert embedder.dimensions == settings.CONVOSTORE["EMBEDDING_DIM"] or isinstance(embedder, LocalEmbedder)
+    # the local models have their own dimension; hashing and the endpoint take the setting
+    assert embedder.dimensions == settings.CONVOSTORE["EMBEDDING_DIM"] or embedder.name in ("local", "sentence-transformers")
 
 
 def test_shape_dtype_and_unit_rows(embedder):
