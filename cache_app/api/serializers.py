@@ -39,7 +39,11 @@ class LookupInputSerializer(serializers.Serializer):
     context = _text(required=False, allow_null=True, max_length=256)
     require_exact_text = serializers.BooleanField(required=False, default=False)
     guard = serializers.BooleanField(
-        required=False, default=True, help_text="A hit also needs the stored text to agree on numbers, units, negations, dates and names."
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A hit also needs the stored text to agree on numbers, units, negations, dates and names "
+        "(default: the namespace's calibration, else on).",
     )
 
     def validate(self, attrs):

@@ -11,7 +11,7 @@ from cache_app import embedding_cache, semantic
 from cache_app.redis_client import RedisUnavailable
 from convostore.errors import NotFound, ServiceUnavailable, ValidationFailed
 from sessions_app import canonical
-from sessions_app.services.semantic_namespaces import semantic_lookup_threshold  # moves with this view to sessions_app/api
+from sessions_app.services.semantic_namespaces import semantic_lookup_settings  # moves with this view to sessions_app/api
 
 from . import serializers as s
 
@@ -46,8 +46,12 @@ class SemanticLookupApi(APIView):
     def post(self, request):
         data = _input(s.LookupInputSerializer, request)
         tenant = request.user.tenant
-        threshold = semantic_lookup_threshold(
-            tenant=tenant, namespace=data["namespace"], requested=data.get("threshold"), server_embeds=data.get("embedding") is None
+        threshold, guard = semantic_lookup_settings(
+            tenant=tenant,
+            namespace=data["namespace"],
+            threshold=data.get("threshold"),
+            guard=data.get("guard"),
+            server_embeds=data.get("embedding") is None,
         )
         body = semantic.cache_lookup(
             tenant_id=tenant.pk,
@@ -57,7 +61,7 @@ class SemanticLookupApi(APIView):
             embedding=data.get("embedding"),
             context=data.get("context"),
             require_exact_text=data["require_exact_text"],
-            guard=data["guard"],
+            guard=guard,
         )
         return Response(body)
 

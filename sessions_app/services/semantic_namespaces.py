@@ -62,17 +62,23 @@ def semantic_namespace_calibrate(
     return row
 
 
-def semantic_lookup_threshold(*, tenant: Tenant, namespace: str, requested: float | None, server_embeds: bool) -> float:
-    """The threshold a lookup uses: the request's, else the namespace's calibrated one (only for text the
-    server embeds with the embedder it was calibrated for), else the tenant's ``semantic_threshold``.
-    The namespace row is read at most once per CACHE_SECONDS per process (no query on the hot path)."""
-    if requested is not None:
-        return requested
-    if server_embeds:
+def semantic_lookup_settings(
+    *, tenant: Tenant, namespace: str, threshold: float | None, guard: bool | None, server_embeds: bool
+) -> tuple[float, bool]:
+    """(threshold, guard) of a lookup: what the request sends, else the namespace's calibration (only for
+    text the server embeds with the embedder it was calibrated for: the threshold and whether the guard
+    was on), else the tenant's ``semantic_threshold`` and the guard on. The namespace row is read at most
+    once per CACHE_SECONDS per process (no query on the hot path)."""
+    row = None
+    if server_embeds and (threshold is None or guard is None):
         row = _namespace(tenant.pk, namespace)
-        if row is not None and row.embedder == get_embedder().cache_id:
-            return row.threshold
-    return tenant.semantic_threshold
+        if row is not None and row.embedder != get_embedder().cache_id:
+            row = None
+    if threshold is None:
+        threshold = row.threshold if row is not None else tenant.semantic_threshold
+    if guard is None:
+        guard = row.guard if row is not None else True
+    return threshold, guard
 
 
 def _namespace(tenant_id: int, namespace: str) -> SemanticNamespace | None:

@@ -71,3 +71,17 @@ def test_bad_files_and_impossible_targets_are_clear_errors(tenant, tmp_path):
         call_command("calibrate_semantic_cache", tenant=tenant.name, namespace="n", pairs=str(twins), max_false_hits=0.0)
     with pytest.raises(CommandError, match="no tenant"):
         call_command("calibrate_semantic_cache", tenant="nobody", namespace="n", pairs=str(twins))
+
+
+def test_a_namespace_calibrated_without_the_guard_looks_up_without_it(api, tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(
+        '{"a": "Book 2 seats for the 7pm show.", "b": "Please book 2 seats for the 7pm show.", "same": true}\n'
+        '{"a": "How do I reset my password?", "b": "What is the weather in Oslo?", "same": false}\n'
+    )
+    api.post("/v1/cache/store", {"namespace": "support", "text": "Book 2 seats for the 7pm show.", "response": "ok"}, format="json")
+    assert lookup(api, text="Book 3 seats for the 7pm show.")["hit"] is False  # guard on by default
+    call_command("calibrate_semantic_cache", "--no-guard", tenant=api.tenant.name, namespace="support", pairs=str(pairs))
+    assert SemanticNamespace.objects.get(namespace="support").guard is False
+    assert lookup(api, text="Book 3 seats for the 7pm show.")["hit"] is True  # the namespace's choice
+    assert lookup(api, text="Book 3 seats for the 7pm show.", guard=True)["hit"] is False  # the request wins
