@@ -194,7 +194,9 @@ def assemble(
     return Assembly(prefix, verbatim, estimated, fingerprint(prefix), truncated, summary_upto, kept_spans)
 
 
-def render(*, conversation_id: str, response_id: str | None, version: int, assembly: Assembly, with_recall: bool) -> str:
+def render(
+    *, conversation_id: str, response_id: str | None, version: int, assembly: Assembly, with_recall: bool, reindex_pending: bool = False
+) -> str:
     """The response body: canonical JSON (sorted keys) with the stored item bytes spliced in unchanged."""
     fields = {
         "conversation_id": dumps(conversation_id),
@@ -209,6 +211,7 @@ def render(*, conversation_id: str, response_id: str | None, version: int, assem
         fields["response_id"] = dumps(response_id)
     if with_recall:
         fields["recalled"] = dumps([span.describe() for span in assembly.recalled])
+        fields["recall_reindex_pending"] = dumps(reindex_pending)
     return "{" + ",".join(f"{dumps(name)}:{fields[name]}" for name in sorted(fields)) + "}"
 
 
@@ -402,11 +405,14 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
         summary=summary,
         recent_k=request.recent_k,
     )
-    recalled = []
+    recalled, pending = [], False
     if request.recall_k > 0:
+        from archive_app.recall import reindex_pending
+
         # Recall may only bring back what the verbatim turns cannot hold: exclude the widest window first.
         widest = assemble(entries, **parts)
         recalled = _recall_spans(tenant, conversation, request, entries, upto_seq, len(entries) - len(widest.verbatim))
+        pending = reindex_pending(tenant_id=tenant.pk)
     assembly = assemble(entries, recalled=recalled, **parts)
     differs = conversation.prefix_fingerprint != assembly.prefix_fingerprint
     fingerprint_remember(conversation, assembly.prefix_fingerprint)
@@ -418,6 +424,7 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
         version=conversation.version,
         assembly=assembly,
         with_recall=request.recall_k > 0,
+        reindex_pending=pending,
     )
 
 
