@@ -35,6 +35,30 @@ class Tenant(models.Model):
         return self.name
 
 
+class SemanticNamespace(models.Model):
+    """A namespace's semantic-cache threshold, calibrated on the operator's labelled pairs (calibrate_semantic_cache)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="semantic_namespaces")
+    namespace = models.CharField(max_length=256)
+    threshold = models.FloatField(help_text="Cosine similarity a hit needs in this namespace when a lookup sends no threshold.")
+    embedder = models.CharField(max_length=200, help_text="cache_id of the embedder calibrated; the threshold applies only to its vectors.")
+    guard = models.BooleanField(default=True, help_text="Whether the guard was on while calibrating.")
+    max_false_hit_rate = models.FloatField(help_text="The false-hit target the threshold meets on the pairs.")
+    true_hit_rate = models.FloatField(help_text="Share of the pairs that should hit which hit at the threshold.")
+    false_hit_rate = models.FloatField(help_text="Share of the near misses that hit at the threshold.")
+    pairs = models.PositiveIntegerField(help_text="Labelled pairs the threshold was chosen on.")
+    calibrated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "namespace"], name="semantic_namespace_unique"),
+            models.CheckConstraint(condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="semantic_namespace_threshold_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace} ({self.tenant}): {self.threshold}"
+
+
 class ApiKey(models.Model):
     """A tenant's API key. Only the SHA-256 of the raw key is stored; the prefix finds it."""
 

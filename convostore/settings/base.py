@@ -153,13 +153,16 @@ CONVOSTORE = {
     "EVICT_AFTER_SECONDS": env.int("CONVOSTORE_EVICT_AFTER_SECONDS", default=1800),
     "HOT_MAX_BYTES": env.int("CONVOSTORE_HOT_MAX_BYTES", default=256 * 1024 * 1024),
     "SUMMARISER": env("CONVOSTORE_SUMMARISER", default="archive_app.summarisers.ExtractiveSummariser"),
-    "EMBEDDER": env("CONVOSTORE_EMBEDDER", default="archive_app.embedders.HashingEmbedder"),
+    # The local static model (archive_app.local_embedder, 256-d, numpy only) unless another embedder is named:
+    # archive_app.embedders.OpenAICompatibleEmbedder for an endpoint, archive_app.embedders.HashingEmbedder.
+    # EMBEDDING_DIM is the vector columns' dimension (the migration reads it): the configured model's.
+    "EMBEDDER": env("CONVOSTORE_EMBEDDER", default="archive_app.local_embedder.LocalEmbedder"),
     "EMBEDDING_DIM": env.int("CONVOSTORE_EMBEDDING_DIM", default=256),
     "OPENAI_BASE_URL": env("CONVOSTORE_OPENAI_BASE_URL", default=""),
     "OPENAI_API_KEY": env("CONVOSTORE_OPENAI_API_KEY", default=""),
     "SUMMARY_MODEL": env("CONVOSTORE_SUMMARY_MODEL", default="gpt-4o-mini"),
     "EMBEDDING_MODEL": env("CONVOSTORE_EMBEDDING_MODEL", default="text-embedding-3-small"),
-    "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.92),
+    "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.93),  # bench/semantic_quality.py: the local model at <= 1 % false hits
     "METRICS_TOKEN": env("CONVOSTORE_METRICS_TOKEN", default=""),
     "METRICS_ALLOW": env.list("CONVOSTORE_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"]),
     "RATE_LIMIT_PER_MINUTE": env.int("CONVOSTORE_RATE_LIMIT_PER_MINUTE", default=60000),
@@ -167,6 +170,7 @@ CONVOSTORE = {
     "SEMANTIC_MAX_ENTRIES_PER_SCOPE": env.int("CONVOSTORE_SEMANTIC_MAX_ENTRIES_PER_SCOPE", default=10000),
     "SEMANTIC_MAX_RESPONSE_BYTES": env.int("CONVOSTORE_SEMANTIC_MAX_RESPONSE_BYTES", default=1048576),
     "SEMANTIC_VOTE_BUDGET": env.int("CONVOSTORE_SEMANTIC_VOTE_BUDGET", default=64),
+    "SEMANTIC_METRIC_NAMESPACES": env.int("CONVOSTORE_SEMANTIC_METRIC_NAMESPACES", default=100),
     "EMBEDDING_CACHE_TTL_SECONDS": env.int("CONVOSTORE_EMBEDDING_CACHE_TTL_SECONDS", default=86400),
     "EMBEDDER_TIMEOUT_SECONDS": env.float("CONVOSTORE_EMBEDDER_TIMEOUT_SECONDS", default=10.0),
     "SUMMARY_TIMEOUT_SECONDS": env.float("CONVOSTORE_SUMMARY_TIMEOUT_SECONDS", default=30.0),
