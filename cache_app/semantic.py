@@ -33,6 +33,7 @@ from .semantic_index import (
     normalise,
     pack_record,
     probe_fields,
+    record_dtype,
     unpack_records,
 )
 
@@ -130,7 +131,7 @@ def cache_lookup(
     args = [MEMBER_WIDTH, votes, vote_budget(), INLINE_BODIES, INLINE_BODY_BYTES, probe_fields(query)]
     try:
         with guarded("semantic_lookup", ALIAS) as client:
-            (found,) = run_pipeline(client, lambda pipe: pipe.evalsha(_sha("semantic_lookup"), 4, *skeys[:4], *args), force=False)
+            (found,) = run_pipeline(client, lambda pipe: pipe.evalsha(_sha("semantic_lookup"), len(skeys), *skeys, *args), force=False)
             dim, members, blob, *inline = found
             bodies = dict(zip(inline[::2], inline[1::2]))
             dim = int(dim)
@@ -139,6 +140,9 @@ def cache_lookup(
             if not dim:
                 defer_count(tenant_id, namespace, "misses")
                 return {"hit": False}
+            if len(blob) != len(members) // MEMBER_WIDTH * record_dtype(dim).itemsize:
+                defer_count(tenant_id, namespace, "misses")
+                return {"hit": False}  # records of another layout: never scored (the scope ages out)
             records = unpack_records(blob, dim)
             order, scores = best_candidates(records, query, now=now, threshold=threshold, text=exact_text)
             expired = np.flatnonzero(records["expires"] <= now)[:16]
@@ -148,8 +152,9 @@ def cache_lookup(
                 index = int(order[position])
                 member = _member(members, index)
                 body = bodies.get(index) or _fetch_body(client, skeys, member)
-                if body is None:
-                    continue  # deleted since the lookup read it
+                if body is None:  # deleted since the lookup read it, or lost: never returned, removed
+                    defer_script("semantic_delete", skeys, [TABLES, member])
+                    continue
                 header, _, response = body.decode("utf-8").partition("\n")
                 meta = json.loads(header)
                 if exact_text is not None and meta.get("t") != exact_text:
