@@ -122,11 +122,28 @@ def _cached(key_hash: str, extra_keys=()):
             values = pipe.execute()
     except RedisUnavailable:
         return None, [None] * len(extra_keys), None
-    value = values[0]
-    cached = json.loads(value) if value else None
+    cached = _entry_parse(values[0])
     if cached is not None:
         _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
     return cached, values[1 : 1 + len(extra_keys)], values[-2]
+
+
+def _entry_parse(value: bytes | None) -> dict | None:
+    """A cached key entry ``{"key_id", "tenant": {every Tenant field}, "expires_at"}``, or None (a miss).
+
+    An unreadable entry, or one missing a field (written before a Tenant column was added, or damaged),
+    is a miss: Postgres answers and the entry is written again. Never raises.
+    """
+    if not value:
+        return None
+    try:
+        cached = json.loads(value)
+        if isinstance(cached, dict) and isinstance(cached.get("key_id"), int) and "expires_at" in cached \
+                and isinstance(cached.get("tenant"), dict) and set(cached["tenant"]) == set(_TENANT_FIELDS):
+            return cached
+    except ValueError:
+        pass
+    return None
 
 
 def _remember(key_hash: str, key: ApiKey) -> None:
