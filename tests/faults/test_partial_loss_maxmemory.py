@@ -27,14 +27,14 @@ BUDGET_BYTES = 768 * 1024  # above what Redis 7 keeps after a flush; the 80 conv
 TEXT_WORDS = 300  # ~2 KB items, so the copies, not Redis's own overhead, fill the budget
 
 
-def run(tenant, own_redis, settings, *, policy: str, conversations: int, rounds: int, seed: int) -> Figures:
+def run(tenant, own_redis, settings, *, policy: str, conversations: int, rounds: int, seed: int, form: str) -> Figures:
     settings.CONVOSTORE = {**settings.CONVOSTORE, "ARCHIVE_MIN_ITEMS": 2}
     tenant.window_size, tenant.summary_threshold_tokens = 16, 50  # most windows hold their whole context
     tenant.save()
     raw = redis.Redis.from_url(own_redis.url)
     raw.config_set("maxmemory", raw.info("memory")["used_memory"] + BUDGET_BYTES)
     raw.config_set("maxmemory-policy", policy)
-    figures = Figures(f"maxmemory_{policy}")
+    figures = Figures(f"maxmemory_{policy}_{form}")
     work = Workload(tenant=tenant, api=make_client(tenant), rng=random.Random(seed), figures=figures, text_words=TEXT_WORDS)
     work.build(conversations)
     applied = partial_seen = 0
@@ -59,10 +59,10 @@ def run(tenant, own_redis, settings, *, policy: str, conversations: int, rounds:
 
 
 def test_maxmemory_allkeys_lru(tenant, own_redis, settings):
-    run(tenant, own_redis, settings, policy="allkeys-lru", conversations=80, rounds=25, seed=21)
+    run(tenant, own_redis, settings, policy="allkeys-lru", conversations=80, rounds=25, seed=21, form="short")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["allkeys-random", "volatile-lru", "allkeys-lru"])
 def test_maxmemory_long(tenant, own_redis, settings, policy):
-    run(tenant, own_redis, settings, policy=policy, conversations=200, rounds=120, seed=2121)
+    run(tenant, own_redis, settings, policy=policy, conversations=200, rounds=120, seed=2121, form="long")
