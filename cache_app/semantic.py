@@ -33,6 +33,7 @@ from .semantic_index import (
     normalise,
     pack_record,
     probe_fields,
+    record_dtype,
     unpack_records,
 )
 
@@ -101,7 +102,7 @@ def cache_lookup(*, tenant_id: int, namespace: str, threshold: float, embedding,
             probe_fields(query)]
     try:
         with guarded("semantic_lookup", ALIAS) as client:
-            (reply,) = run_pipeline(client, lambda pipe: evalsha(pipe, "semantic_lookup", skeys[:4], args, ALIAS), force=False)
+            (reply,) = run_pipeline(client, lambda pipe: evalsha(pipe, "semantic_lookup", skeys, args, ALIAS), force=False)
             candidates = _candidates(reply, query, skeys, threshold=threshold, now=now, text=text if require_exact_text else None)
             _observe(tenant_id, namespace, candidates)
             found = _first_hit(client, skeys, candidates, now=now, text=text, exact=require_exact_text, guard=guard)
@@ -129,8 +130,8 @@ def _candidates(reply, query, skeys: list, *, threshold: float, now: float, text
     dim = int(dim)
     if dim and dim != query.shape[0]:
         raise _dimension_mismatch(dim, query.shape[0])
-    if not dim:
-        return None
+    if not dim or len(blob) != len(members) // MEMBER_WIDTH * record_dtype(dim).itemsize:
+        return None  # an empty scope, or records of another layout: never scored (the scope ages out)
     records = unpack_records(blob, dim)
     order, scores, best = best_candidates(records, query, now=now, threshold=threshold, text=text)
     expired = np.flatnonzero(records["expires"] <= now)[:16]
@@ -147,8 +148,9 @@ def _first_hit(client, skeys, candidates: _Candidates | None, *, now: float, tex
         index = int(candidates.order[position])
         member = _member(candidates.members, index)
         body = candidates.bodies.get(index) or _fetch_body(client, skeys, member)
-        if body is None:
-            continue  # deleted since the lookup read it
+        if body is None:  # deleted since the lookup read it, or lost: never returned, removed
+            defer_script("semantic_delete", skeys, [TABLES, member])
+            continue
         header, _, response = body.decode("utf-8").partition("\n")
         meta = json.loads(header)
         if exact and meta.get("t") != text:
