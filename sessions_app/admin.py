@@ -281,3 +281,6 @@ class AuditLogEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_superuser
 
+
+
+from .gateway import admin as gateway_admin  # noqa: E402,F401  (registers the gateway's model routes and token usage)

@@ -10,3 +10,4 @@ class SessionsAppConfig(AppConfig):
         from convostore import schema  # noqa: F401  (registers the OpenAPI auth extension)
 
         from . import signals  # noqa: F401
+        from .gateway import routes  # noqa: F401  (registers the default-route system check)
