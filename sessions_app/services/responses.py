@@ -28,10 +28,14 @@ def response_store(
     usage=None,
     idempotency_key: str | None = None,
     request_hash: str = "",
+    idempotency_scope: str = RESPONSES_SCOPE,
+    fields: dict | None = None,
 ) -> Outcome:
     """Store a response and its input/output items; forks when ``previous_response_id`` is not the head.
 
-    Answers ``{"response_id", "conversation_id", "version", "forked"}`` (201).
+    Answers ``{"response_id", "conversation_id", "version", "forked"}`` (201). ``idempotency_scope`` separates
+    callers' keys (gateway mode has its own); ``fields`` sets more Response columns (status, instructions,
+    tools, metadata, params).
     """
     if response_id is not None:
         canonical.validate_response_id(response_id, "response_id")
@@ -62,10 +66,12 @@ def response_store(
             usage=usage,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            scope=idempotency_scope,
+            fields=fields or {},
         )
     except IdempotencyRace:
         # A concurrent retry with the same key committed first; ours was rolled back whole.
-        outcome = _replay(tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash)
+        outcome = _replay(tenant=tenant, scope=idempotency_scope, key=idempotency_key, request_hash=request_hash)
     except IntegrityError as exc:
         constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") or ""
         if constraint == "item_id_unique":
@@ -79,8 +85,8 @@ def response_store(
 
 @transaction.atomic
 def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_response_id, conversation_id, model, usage,
-              idempotency_key, request_hash):
-    replay = _replay(tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash)
+              idempotency_key, request_hash, scope, fields):
+    replay = _replay(tenant=tenant, scope=scope, key=idempotency_key, request_hash=request_hash)
     if replay is not None:
         return replay
     if Response.objects.filter(tenant=tenant, response_id=response_id).exists():
@@ -99,6 +105,7 @@ def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_
         last_seq=conversation.last_seq + len(prepared),
         model=model,
         usage=usage,
+        **fields,
     )
     try:
         with transaction.atomic():
@@ -110,7 +117,7 @@ def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_
     outcome = Outcome(201, body)
     if idempotency_key:
         idempotency_remember(
-            tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash, status=201,
+            tenant=tenant, scope=scope, key=idempotency_key, request_hash=request_hash, status=201,
             body=canonical.dumps(body), ttl_seconds=settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"],
         )
     update = HotUpdate.of(
