@@ -11,7 +11,7 @@ A directive at the start of the last user text asks for something else:
     !cut                     stream: close the connection after the first delta; non-stream: close without answering
     !hold                    stream: two deltas, then wait for ``release``, then the rest
 
-Every request is recorded (path, headers, JSON body) so tests can check what the upstream was sent.
+Every request is recorded (path, lower-cased headers, JSON body) so tests can check what the upstream was sent.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
-        number = self.fake.record(self.path, dict(self.headers), body)
+        number = self.fake.record(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         if self.fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {self.fake.api_key}":
             return self._error(401, "Incorrect API key provided.", "invalid_api_key")
         chat = self.path.endswith("/chat/completions")
