@@ -9,7 +9,7 @@ A directive at the start of the last user text asks for something else:
     !fail STATUS MESSAGE     an HTTP error in OpenAI's shape (404 → code model_not_found)
     !hang                    answer only once ``release`` is set (or after 30 s): a timeout
     !cut                     stream: close the connection after the first delta; non-stream: close without answering
-    !hold                    stream: two deltas, then wait for ``release``, then the rest
+    !hold [N]                stream: an N-word answer (40), two deltas, then wait for ``release``, then the rest
 
 Every request is recorded (path, lower-cased headers, JSON body) so tests can check what the upstream was sent.
 """
@@ -107,6 +107,8 @@ class Plan:
                 self.reason = True
             elif name == "long":
                 words = int(rest or "50")
+            elif name == "hold":
+                self.mode, words = "hold", int(rest or "40")
             elif name == "fail":
                 status, _, message = rest.partition(" ")
                 self.status, self.message = int(status), message or "upstream refused"
