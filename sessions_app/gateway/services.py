@@ -111,6 +111,7 @@ def response_finish(prepared: Prepared, output: list[dict], *, usage, status: st
     if not request.store:
         row = Response(response_id=prepared.response_id, model=request.model, usage=usage, created_at=timezone.now(),
                        previous_response_id=request.previous_response_id or "", **fields)
+        _remember(prepared, output, status, conversation_id=None)
         return response_shape(row, entries)
     conversation_id = request.conversation_id or (None if request.previous_response_id else canonical.new_id("conv"))
     outcome = response_store(
@@ -122,10 +123,15 @@ def response_finish(prepared: Prepared, output: list[dict], *, usage, status: st
     if outcome.replayed:  # a concurrent retry with the same key stored first: answer that one
         return stored_response(tenant=tenant, response_id=outcome.body["response_id"])
     row = Response.objects.select_related("conversation").get(tenant=tenant, response_id=prepared.response_id)
-    if prepared.cached is None and prepared.semantic is not None and status == "completed":
-        extensions.cache_store(prepared, output, conversation_id=row.conversation.conversation_id)
+    _remember(prepared, output, status, conversation_id=row.conversation.conversation_id)
     response_stored.send(sender=Response, response=row)
     return response_shape(row, entries)
+
+
+def _remember(prepared: Prepared, output, status: str, *, conversation_id) -> None:
+    """A semantic-cache miss stores the completed answer, after the response is committed."""
+    if prepared.cached is None and prepared.semantic is not None and status == "completed":
+        extensions.cache_store(prepared, output, conversation_id=conversation_id)
 
 
 def stored_response(*, tenant: Tenant, response_id: str) -> dict:
