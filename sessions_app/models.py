@@ -298,11 +298,15 @@ class ModelRoute(models.Model):
 
 
 class TokenUsage(models.Model):
-    """Upstream tokens per tenant, API key and UTC day (gateway mode): the daily quota and the admin sums read it."""
+    """Upstream tokens per tenant, API key and UTC day (gateway mode), spread over a few counter rows (shards):
+    the daily quota and the admin sum them."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     day = models.DateField(help_text="UTC calendar day.")
+    shard = models.PositiveSmallIntegerField(
+        default=0, help_text="Which of the per-worker counter rows this is (so concurrent workers never wait on one row lock)."
+    )
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     calls = models.PositiveIntegerField(default=0, help_text="Upstream answers counted.")
@@ -311,7 +315,7 @@ class TokenUsage(models.Model):
         verbose_name_plural = "token usage"
         ordering = ["-day"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "day", "api_key"], name="token_usage_unique", nulls_distinct=False)
+            models.UniqueConstraint(fields=["tenant", "day", "api_key", "shard"], name="token_usage_unique", nulls_distinct=False)
         ]
 
     @property

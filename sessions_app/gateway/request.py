@@ -43,6 +43,9 @@ class ResponseCreateInputSerializer(serializers.Serializer):
     convostore = serializers.DictField(required=False, allow_null=True)
 
 
+KNOWN_FIELDS = frozenset(ResponseCreateInputSerializer._declared_fields)
+
+
 @dataclass
 class GatewayRequest:
     """One validated create. ``input_items`` are the new items (a string input is one user message)."""
@@ -96,7 +99,6 @@ def parse(data: dict) -> GatewayRequest:
     if previous is not None and conversation is not None:
         raise ValidationFailed("Send either 'previous_response_id' or 'conversation', not both.", param="conversation",
                                code="invalid_value")
-    known = set(ResponseCreateInputSerializer().fields)
     return GatewayRequest(
         model=values["model"],
         input_items=_input_items(values["input"]),
@@ -120,7 +122,7 @@ def parse(data: dict) -> GatewayRequest:
         safety_identifier=values.get("safety_identifier"),
         prompt_cache_key=values.get("prompt_cache_key"),
         extensions=values.get("convostore") or {},
-        passthrough={key: value for key, value in data.items() if key not in known},
+        passthrough={key: value for key, value in data.items() if key not in KNOWN_FIELDS},
         request_hash=canonical.digest(data),
     )
 

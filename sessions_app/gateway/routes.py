@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import openai
 from django.conf import settings
 from django.core.checks import Error, register
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from convostore.errors import NotFound
 from convostore.openai_client import openai_client
@@ -63,11 +66,31 @@ def route_from_row(row: ModelRoute) -> Route:
     )
 
 
+ROUTE_CACHE_SECONDS = 10  # a route saved in the admin reaches every process within this long
+_tenant_routes: dict[int, tuple[float, dict]] = {}
+
+
+def tenant_routes(tenant: Tenant, *, now=time.monotonic) -> dict[str, Route]:
+    """The tenant's routes by model name: one query per tenant per process every ROUTE_CACHE_SECONDS."""
+    cached = _tenant_routes.get(tenant.pk)
+    if cached is not None and cached[0] > now():
+        return cached[1]
+    routes = {row.model: route_from_row(row) for row in ModelRoute.objects.filter(tenant=tenant)}
+    _tenant_routes[tenant.pk] = (now() + ROUTE_CACHE_SECONDS, routes)
+    return routes
+
+
+@receiver([post_save, post_delete], sender=ModelRoute)
+def routes_forget(**kwargs) -> None:
+    """Drop this process's route cache (a route was saved or deleted here; other processes within ROUTE_CACHE_SECONDS)."""
+    _tenant_routes.clear()
+
+
 def route_for(*, tenant: Tenant, model: str) -> Route:
     """The tenant's route for ``model``, else the default route; 404 ``model_not_found`` only when neither exists."""
-    row = ModelRoute.objects.filter(tenant=tenant, model=model).first()
-    if row is not None:
-        return route_from_row(row)
+    route = tenant_routes(tenant).get(model)
+    if route is not None:
+        return route
     route = default_route(model)
     if route is None:
         raise NotFound(f"The model {model!r} does not exist or you do not have access to it.", param="model", code="model_not_found")

@@ -103,24 +103,30 @@ def response_create(prepared: Prepared) -> dict:
 def response_finish(prepared: Prepared, output: list[dict], *, usage, status: str, incomplete_details) -> dict:
     """Count the usage, store input + output as one response in one transaction (unless store: false), answer it."""
     request, tenant = prepared.request, prepared.tenant
-    if prepared.cached is None:
-        usage_record(tenant=tenant, api_key_id=prepared.api_key_id, usage=usage)
+
+    def count_usage():
+        if prepared.cached is None:  # a cache hit spent no upstream tokens
+            usage_record(tenant=tenant, api_key_id=prepared.api_key_id, usage=usage)
     fields = {"status": status, "instructions": request.instructions, "tools": request.tools, "metadata": request.metadata,
               "params": {**request.echo(), "incomplete_details": incomplete_details}}
     entries = [Entry(0, 0, canonical.dumps(item)) for item in output]
     if not request.store:
         row = Response(response_id=prepared.response_id, model=request.model, usage=usage, created_at=timezone.now(),
                        previous_response_id=request.previous_response_id or "", **fields)
+        count_usage()
         _remember(prepared, output, status, conversation_id=None)
         return response_shape(row, entries)
     conversation_id = request.conversation_id or (None if request.previous_response_id else canonical.new_id("conv"))
+    # The input as the client sent it: ids ConvoStore made up while validating are not kept (nothing saw them),
+    # so only ids the client chose are checked against the conversation.
     outcome = response_store(
-        tenant=tenant, input_items=[p.item for p in prepared.prepared_input], output_items=output, response_id=prepared.response_id,
+        tenant=tenant, input_items=request.input_items, output_items=output, response_id=prepared.response_id,
         previous_response_id=request.previous_response_id, conversation_id=conversation_id, model=request.model, usage=usage,
         idempotency_key=prepared.idempotency_key, request_hash=request.request_hash, idempotency_scope=IDEMPOTENCY_SCOPE,
-        fields=fields,
+        fields=fields, also=count_usage,  # usage commits with the response: one commit, not two
     )
-    if outcome.replayed:  # a concurrent retry with the same key stored first: answer that one
+    if outcome.replayed:  # a concurrent retry with the same key stored first (ours rolled back): answer that one
+        count_usage()
         return stored_response(tenant=tenant, response_id=outcome.body["response_id"])
     row = Response.objects.select_related("conversation").get(tenant=tenant, response_id=prepared.response_id)
     _remember(prepared, output, status, conversation_id=row.conversation.conversation_id)

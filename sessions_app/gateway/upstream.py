@@ -54,7 +54,7 @@ def failure_of(exc: Exception) -> UpstreamFailed:
             # ConvoStore's own credentials upstream are wrong: never let the client think its key is bad.
             return UpstreamFailed(502, f"The upstream model server refused ConvoStore's credentials ({exc.status_code}).")
         return UpstreamFailed(502, f"The upstream model server failed ({exc.status_code}): {message}")
-    if isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError)):
+    if isinstance(exc, openai.APIError):  # unreachable, a cut connection, an error event in a stream
         return UpstreamFailed(502, "The upstream model server could not be reached.")
     logger.exception("unexpected upstream failure")
     return UpstreamFailed(502, "The upstream model server failed.")
@@ -80,8 +80,8 @@ def _client(route: Route):
     return route.client()
 
 
-def _arguments(route: Route, request, items: list[dict], stream: bool) -> tuple[str, dict]:
-    """(API path, keyword arguments for the SDK call)."""
+def _body(route: Route, request, items: list[dict], stream: bool) -> tuple[str, dict]:
+    """(API path, JSON body) of the upstream call."""
     if route.api == "responses":
         params = {"instructions": request.instructions, "tools": request.tools or None, "tool_choice": request.tool_choice,
                   "parallel_tool_calls": request.parallel_tool_calls, "temperature": request.temperature, "top_p": request.top_p,
@@ -89,30 +89,39 @@ def _arguments(route: Route, request, items: list[dict], stream: bool) -> tuple[
                   "reasoning": request.reasoning, "user": request.user, "safety_identifier": request.safety_identifier,
                   "prompt_cache_key": request.prompt_cache_key, "metadata": request.metadata or None}
         params = {key: value for key, value in params.items() if value is not None}
-        extra = {**request.passthrough, **params, "store": False}
-        return "responses", {"model": route.upstream_model, "input": translate.items_for_responses(items), "stream": stream,
-                             "extra_body": extra}
+        return "/responses", {**request.passthrough, **params, "model": route.upstream_model,
+                              "input": translate.items_for_responses(items), "store": False, "stream": stream}
     params = translate.chat_params(request)
     if stream:
         params["stream_options"] = {"include_usage": True}
-    return "chat", {"model": route.upstream_model, "messages": translate.items_to_messages(items, instructions=request.instructions),
-                    "stream": stream, "extra_body": params}
+    return "/chat/completions", {**params, "model": route.upstream_model, "stream": stream,
+                                 "messages": translate.items_to_messages(items, instructions=request.instructions)}
+
+
+def _post(client, path: str, body: dict, *, stream: bool):
+    """The SDK's generic request (its retries, timeouts and error classes) with a plain JSON body: the typed
+    methods re-validate every message of a long context, which costs more than the rest of the request."""
+    options = {"headers": request_headers(client)}
+    if stream:
+        return client.post(path, cast_to=object, body=body, options=options, stream=True, stream_cls=openai.Stream[object])
+    return client.post(path, cast_to=object, body=body, options=options)
 
 
 def call(route: Route, request, items: list[dict]) -> Answer:
     """One non-streaming upstream call with the whole context; raises UpstreamFailed."""
     client = _client(route)
-    kind, kwargs = _arguments(route, request, items, stream=False)
+    path, body = _body(route, request, items, stream=False)
     started = time.perf_counter()
     try:
-        if kind == "responses":
-            result = client.responses.create(**kwargs, extra_headers=request_headers(client)).to_dict()
+        result = _post(client, path, body, stream=False)
+        if not isinstance(result, dict):
+            raise UpstreamFailed(502, "The upstream model server answered something other than a JSON object.")
+        if route.api == "responses":
             answer = Answer(result.get("output") or [], result.get("usage"), result.get("status") or "completed",
                             result.get("incomplete_details"))
             if answer.status == "failed":
                 raise UpstreamFailed(502, f"The upstream model failed: {(result.get('error') or {}).get('message', '')}")
         else:
-            result = client.chat.completions.create(**kwargs, extra_headers=request_headers(client)).to_dict()
             choice = (result.get("choices") or [{}])[0]
             status, incomplete = translate.status_of(choice.get("finish_reason"))
             answer = Answer(translate.chat_output(choice.get("message") or {}, choice.get("finish_reason")),
@@ -155,13 +164,10 @@ def open_stream(route: Route, request, items: list[dict]):
     without its terminal event (the SDK ends a cut stream silently).
     """
     client = _client(route)
-    kind, kwargs = _arguments(route, request, items, stream=True)
+    path, body = _body(route, request, items, stream=True)
     try:
-        if kind == "responses":
-            stream = client.responses.create(**kwargs, extra_headers=request_headers(client))
-            return stream, _guarded(route, _responses_ops(stream))
-        stream = client.chat.completions.create(**kwargs, extra_headers=request_headers(client))
-        return stream, _guarded(route, _chat_ops(stream))
+        stream = _post(client, path, body, stream=True)
+        return stream, _guarded(route, _responses_ops(stream) if route.api == "responses" else _chat_ops(stream))
     except Exception as exc:
         failure = failure_of(exc)
         metrics.gateway_upstream_calls.labels(api=route.api, outcome=str(failure.status_code)).inc()
@@ -179,36 +185,37 @@ def _guarded(route: Route, ops):
 
 
 def _responses_ops(stream):
+    """Ops from Responses streaming events (JSON objects with ``type``)."""
     for event in stream:
-        kind = event.type
+        kind = event.get("type") if isinstance(event, dict) else None
         if kind == "response.output_item.added":
-            item = event.item.to_dict()
-            yield Op("open", key=event.output_index, item_type=item.get("type", ""), item=item)
+            item = event.get("item") or {}
+            yield Op("open", key=event.get("output_index"), item_type=item.get("type", ""), item=item)
         elif kind == "response.output_text.delta":
-            yield Op("text", key=event.output_index, delta=event.delta)
+            yield Op("text", key=event.get("output_index"), delta=event.get("delta") or "")
         elif kind == "response.function_call_arguments.delta":
-            yield Op("args", key=event.output_index, delta=event.delta)
+            yield Op("args", key=event.get("output_index"), delta=event.get("delta") or "")
         elif kind == "response.reasoning_summary_text.delta":
-            yield Op("reasoning", key=event.output_index, delta=event.delta)
+            yield Op("reasoning", key=event.get("output_index"), delta=event.get("delta") or "")
         elif kind == "response.output_item.done":
-            yield Op("close", key=event.output_index, item=event.item.to_dict())
+            yield Op("close", key=event.get("output_index"), item=event.get("item"))
         elif kind in ("response.completed", "response.incomplete"):
-            response = event.response.to_dict()
+            response = event.get("response") or {}
             yield Op("end", status=response.get("status") or "completed", usage=response.get("usage"),
                      incomplete_details=response.get("incomplete_details"))
             return
         elif kind in ("response.failed", "error"):
-            error = (event.response.error.to_dict() if kind == "response.failed" and event.response.error else
-                     {"message": getattr(event, "message", "")})
-            raise UpstreamFailed(502, f"The upstream model failed: {error.get('message', '')}")
+            error = (event.get("response") or {}).get("error") or event
+            raise UpstreamFailed(502, f"The upstream model failed: {error.get('message') or ''}")
     raise UpstreamFailed(502, "The upstream stream ended before the response completed.")
 
 
 def _chat_ops(stream):
     opened: set = set()
     finish, usage = None, None
-    for chunk in stream:
-        data = chunk.to_dict()
+    for data in stream:
+        if not isinstance(data, dict):
+            continue
         if data.get("usage"):
             usage = data["usage"]
         for choice in data.get("choices") or []:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import os
+import threading
 
 from django.db import connection
 from django.db.models import F, Sum
@@ -23,8 +25,8 @@ class QuotaExceeded(ApplicationError):
 
 
 _ADD = f"""
-INSERT INTO {TokenUsage._meta.db_table} AS u (tenant_id, api_key_id, day, input_tokens, output_tokens, calls)
-VALUES (%s, %s, %s, %s, %s, 1)
+INSERT INTO {TokenUsage._meta.db_table} AS u (tenant_id, api_key_id, day, shard, input_tokens, output_tokens, calls)
+VALUES (%s, %s, %s, %s, %s, %s, 1)
 ON CONFLICT ON CONSTRAINT token_usage_unique DO UPDATE SET
     input_tokens = u.input_tokens + EXCLUDED.input_tokens,
     output_tokens = u.output_tokens + EXCLUDED.output_tokens,
@@ -32,16 +34,25 @@ ON CONFLICT ON CONSTRAINT token_usage_unique DO UPDATE SET
 """
 
 
+SHARDS = 16
+
+
+def shard() -> int:
+    """This worker's counter row: one per process and thread, so two workers never queue on one row lock
+    (a single row per tenant and day would serialise every gateway commit of that tenant)."""
+    return hash((os.getpid(), threading.get_ident())) % SHARDS
+
+
 def today(now=None) -> datetime.date:
     return (now or timezone.now()).astimezone(datetime.timezone.utc).date()
 
 
 def usage_record(*, tenant: Tenant, api_key_id: int | None, usage: dict | None, now=None) -> None:
-    """Add one upstream answer's ``usage`` (Responses shape) to today's row: one upsert, also for store: false."""
+    """Add one upstream answer's ``usage`` (Responses shape) to today's counters: one upsert, also for store: false."""
     usage = usage or {}
     spent_in, spent_out = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
     with connection.cursor() as cursor:
-        cursor.execute(_ADD, [tenant.pk, api_key_id, today(now), spent_in, spent_out])
+        cursor.execute(_ADD, [tenant.pk, api_key_id, today(now), shard(), spent_in, spent_out])
     label = str(api_key_id or "none")
     metrics.gateway_tokens.labels(api_key=label, kind="input").inc(spent_in)
     metrics.gateway_tokens.labels(api_key=label, kind="output").inc(spent_out)

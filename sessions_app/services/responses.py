@@ -30,12 +30,13 @@ def response_store(
     request_hash: str = "",
     idempotency_scope: str = RESPONSES_SCOPE,
     fields: dict | None = None,
+    also=None,
 ) -> Outcome:
     """Store a response and its input/output items; forks when ``previous_response_id`` is not the head.
 
     Answers ``{"response_id", "conversation_id", "version", "forked"}`` (201). ``idempotency_scope`` separates
     callers' keys (gateway mode has its own); ``fields`` sets more Response columns (status, instructions,
-    tools, metadata, params).
+    tools, metadata, params); ``also()`` runs inside the same transaction (writes that must commit with it).
     """
     if response_id is not None:
         canonical.validate_response_id(response_id, "response_id")
@@ -68,6 +69,7 @@ def response_store(
             request_hash=request_hash,
             scope=idempotency_scope,
             fields=fields or {},
+            also=also,
         )
     except IdempotencyRace:
         # A concurrent retry with the same key committed first; ours was rolled back whole.
@@ -85,7 +87,7 @@ def response_store(
 
 @transaction.atomic
 def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_response_id, conversation_id, model, usage,
-              idempotency_key, request_hash, scope, fields):
+              idempotency_key, request_hash, scope, fields, also):
     replay = _replay(tenant=tenant, scope=scope, key=idempotency_key, request_hash=request_hash)
     if replay is not None:
         return replay
@@ -113,6 +115,8 @@ def _store_tx(*, tenant, prepared_input, prepared_output, response_id, previous_
     except IntegrityError:
         raise Conflict(f"Response id {response_id!r} is already taken.", param="response_id", code="response_id_taken") from None
     entries = _insert_items(conversation, prepared, response=response)
+    if also is not None:
+        also()
     body = {"response_id": response_id, "conversation_id": conversation.conversation_id, "version": conversation.version, "forked": forked}
     outcome = Outcome(201, body)
     if idempotency_key:

@@ -25,6 +25,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 DIRECTIVE = re.compile(r"^!(tool|reason|long|fail|hang|cut|hold)\b\s*(.*)$", re.S)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # 16 benchmark clients must not be reset by a short listen backlog
+
+
 class FakeUpstream:
     def __init__(self, *, api_key: str | None = None):
         self.api_key = api_key
@@ -32,8 +37,7 @@ class FakeUpstream:
         self.release = threading.Event()
         self._lock = threading.Lock()
         self._counter = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.fake = self
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -130,6 +134,7 @@ class Plan:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes; a model server sets TCP_NODELAY too
 
     def log_message(self, *args):  # quiet
         pass
@@ -323,3 +328,27 @@ def _responses_events(plan: Plan, model: str, number: int):
             yield "item", event("response.output_item.added", output_index=index, item=item)
         yield "done", event("response.output_item.done", output_index=index, item=item)
     yield "end", event("response.completed", response=_response(plan, model, number, "completed", items))
+
+
+def main() -> None:
+    """Serve on a port of its own (bench/gateway.py runs it as a separate process): ``python -m tests.gateway.fake_upstream PORT``."""
+    import sys
+
+    fake = FakeUpstream()
+    fake.server.server_close()
+    fake.server = _Server(("127.0.0.1", int(sys.argv[1])), _Handler)
+    fake.server.fake = fake
+    fake.requests = _Forgetful()
+    print(f"fake upstream on {fake.base_url}", flush=True)
+    fake.server.serve_forever()
+
+
+class _Forgetful(list):
+    """A long-running fake keeps no request log."""
+
+    def append(self, value):
+        pass
+
+
+if __name__ == "__main__":
+    main()
