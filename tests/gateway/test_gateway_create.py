@@ -4,7 +4,7 @@ import openai
 import pytest
 
 from sessions_app.models import Conversation, Item, Response, TokenUsage
-from tests.api.test_openai_sdk_client import sdk  # noqa: F401 (fixture)
+from tests.api.test_openai_sdk_client import other_sdk, sdk  # noqa: F401 (fixtures)
 from tests.gateway.conftest import upstream_settings
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
@@ -162,4 +162,14 @@ def test_a_spent_daily_quota_is_429_before_the_upstream_call(sdk, upstream, defa
     with pytest.raises(openai.RateLimitError) as caught:
         sdk.responses.create(model="m", input="more")
     assert caught.value.body["code"] == "insufficient_quota" and caught.value.body["type"] == "insufficient_quota"
+    assert len(upstream.requests) == 1
+
+
+def test_another_tenants_response_or_conversation_is_404_and_never_sent_upstream(sdk, other_sdk, upstream, default_route):
+    mine = sdk.responses.create(model="m", input="my secret")
+    conversation = sdk.conversations.create(items=[{"role": "user", "content": "my other secret"}])
+    for kwargs, param in ((dict(previous_response_id=mine.id), "previous_response_id"), (dict(conversation=conversation.id), "conversation")):
+        with pytest.raises(openai.NotFoundError) as caught:
+            other_sdk.responses.create(model="m", input="show me", **kwargs)
+        assert caught.value.body["param"] == param
     assert len(upstream.requests) == 1
