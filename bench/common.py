@@ -31,15 +31,15 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """gunicorn (sync workers) serving the app on 127.0.0.1:<free port> with this process's environment."""
+    """gunicorn (sync workers unless told otherwise) serving the app on 127.0.0.1:<free port> with this process's environment."""
 
-    def __init__(self, workers: int = 4, settings_module: str = "bench.settings_bench"):
+    def __init__(self, workers: int = 4, settings_module: str = "bench.settings_bench", worker_class: str = "sync", threads: int = 1):
         self.port = free_port()
         env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings_module, PYTHONPATH=str(ROOT))
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.process = subprocess.Popen(
-            [gunicorn, "convostore.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--worker-class", "sync",
-             "--log-level", "warning"],
+            [gunicorn, "convostore.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--worker-class", worker_class,
+             "--threads", str(threads), "--log-level", "warning"],
             env=env, cwd=ROOT,
         )
         deadline = time.monotonic() + 30

@@ -6,6 +6,7 @@ A directive at the start of the last user text asks for something else:
     !tool NAME {json args}   a function call to NAME (both APIs, only when the request sent tools)
     !reason                  a reasoning item first (chat: ``reasoning_content``)
     !long N                  an answer of N words (many stream deltas)
+    !slow N                  an answer of N words, streamed at 100 words per second
     !fail STATUS MESSAGE     an HTTP error in OpenAI's shape (404 → code model_not_found)
     !hang                    answer only once ``release`` is set (or after 30 s): a timeout
     !cut                     stream: close the connection after the first delta; non-stream: close without answering
@@ -22,7 +23,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-DIRECTIVE = re.compile(r"^!(tool|reason|long|fail|hang|cut|hold)\b\s*(.*)$", re.S)
+DIRECTIVE = re.compile(r"^!(tool|reason|long|slow|fail|hang|cut|hold)\b\s*(.*)$", re.S)
 
 
 class _Server(ThreadingHTTPServer):
@@ -111,6 +112,8 @@ class Plan:
                 self.reason = True
             elif name == "long":
                 words = int(rest or "50")
+            elif name == "slow":
+                self.mode, words = "slow", int(rest or "50")
             elif name == "hold":
                 self.mode, words = "hold", int(rest or "40")
             elif name == "fail":
@@ -207,6 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if plan.mode == "hold" and deltas_sent >= 3:
                 time.sleep(0.005)  # pace the rest, so the reader may go away midway
+            if plan.mode == "slow" and name == "delta":
+                time.sleep(0.01)  # a model generating 100 tokens/s
         if chat:
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
