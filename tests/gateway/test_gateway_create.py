@@ -173,3 +173,14 @@ def test_another_tenants_response_or_conversation_is_404_and_never_sent_upstream
             other_sdk.responses.create(model="m", input="show me", **kwargs)
         assert caught.value.body["param"] == param
     assert len(upstream.requests) == 1
+
+
+def test_the_readme_gateway_example_runs_unchanged(live_server, api, upstream, default_route):
+    from openai import OpenAI
+
+    with OpenAI(base_url=f"{live_server.url}/v1", api_key=api.raw_key, max_retries=0) as client:
+        first = client.responses.create(model="Qwen/Qwen2.5-7B-Instruct", input="Name three rivers in France.")
+        second = client.responses.create(model="Qwen/Qwen2.5-7B-Instruct", input="Which is longest?", previous_response_id=first.id)
+    assert second.output_text == "echo: Which is longest?"
+    assert [m["content"] for m in upstream.requests[-1]["body"]["messages"]][:2] == ["Name three rivers in France.",
+                                                                                   "echo: Name three rivers in France."]
