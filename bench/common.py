@@ -33,11 +33,12 @@ def free_port() -> int:
 class Serve:
     """convostore-serve (the production server) on 127.0.0.1:<free port> with this process's environment."""
 
-    def __init__(self, workers: int = 4, settings_module: str = "bench.settings_bench"):
+    def __init__(self, workers: int = 4, settings_module: str = "bench.settings_bench", threads: int | None = None):
         self.port = free_port()
         env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings_module, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "convostore.serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)],
+            [sys.executable, "-m", "convostore.serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)]
+            + (["--threads", str(threads)] if threads else []),
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30

@@ -30,3 +30,9 @@ semantic_best_similarity = Histogram(
 semantic_cache_lookups = Counter("semantic_cache_lookups_total", "Semantic cache lookups by outcome.", ["outcome"])
 task_duration = Histogram("task_duration_seconds", "Celery task durations.", ["task"])
 task_failures = Counter("task_failures_total", "Celery task failures.", ["task"])
+gateway_upstream_calls = Counter("gateway_upstream_calls_total", "Gateway upstream calls by API kind and outcome (ok or the status answered).", ["api", "outcome"])
+gateway_upstream_latency = Histogram(
+    "gateway_upstream_latency_ms", "Time to a whole non-streaming upstream answer, in milliseconds.", ["api"],
+    buckets=(10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000),
+)
+gateway_tokens = Counter("gateway_tokens_total", "Upstream tokens spent through the gateway, by API-key id.", ["api_key", "kind"])

@@ -10,6 +10,7 @@ urlpatterns = [
     path("v1/", include("sessions_app.api.urls")),
     path("v1/", include("sessions_app.api.cache_urls")),
     path("v1/", include("sessions_app.api.openai_urls")),
+    path("v1/", include("sessions_app.gateway.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -12,6 +12,7 @@ class SessionsAppConfig(AppConfig):
         from convostore import schema  # noqa: F401  (registers the OpenAPI auth extension)
 
         from . import signals  # noqa: F401  (Django's idiom: receivers connect once the app registry is ready)
+        from .gateway import routes  # noqa: F401  (registers the default-route system check)
 
 
 class ConvoStoreAdminConfig(admin_apps.AdminConfig):

@@ -194,6 +194,19 @@ CONVOSTORE = {
     "SERVE_SEND_TIMEOUT_SECONDS": env.float("CONVOSTORE_SERVE_SEND_TIMEOUT_SECONDS", default=60.0),
 }
 
+# Gateway mode (POST /v1/responses): the deployment's default upstream model server, used for every model
+# name no tenant ModelRoute names. Keys are only ever read from the environment variable named here.
+CONVOSTORE_UPSTREAM = {
+    "URL": env("CONVOSTORE_UPSTREAM_URL", default=""),  # OpenAI-compatible base URL ending in /v1; empty = no default route
+    "API": env("CONVOSTORE_UPSTREAM_API", default="chat_completions"),  # or "responses"
+    "API_KEY_ENV": env("CONVOSTORE_UPSTREAM_API_KEY_ENV", default=""),  # CONVOSTORE_UPSTREAM_KEY_*; empty = no key
+    "CONTEXT_WINDOW": env.int("CONVOSTORE_UPSTREAM_CONTEXT_WINDOW", default=32768),
+    "ALLOWED_HOSTS": env.list("CONVOSTORE_UPSTREAM_ALLOWED_HOSTS", default=[]),  # host[:port]; empty = the host of URL
+    "TIMEOUT_SECONDS": env.float("CONVOSTORE_UPSTREAM_TIMEOUT_SECONDS", default=300.0),
+    "CONNECT_TIMEOUT_SECONDS": env.float("CONVOSTORE_UPSTREAM_CONNECT_TIMEOUT_SECONDS", default=5.0),
+    "MAX_RETRIES": env.int("CONVOSTORE_UPSTREAM_MAX_RETRIES", default=2),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
