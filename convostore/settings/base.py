@@ -1,5 +1,7 @@
 """Settings shared by every environment; every value comes from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from convostore.env import BASE_DIR, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
@@ -83,8 +85,21 @@ _REDIS_OPTIONS = {
 }
 
 
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def _is_cluster(url):
+    return url.split("://", 1)[0].lower() in _CLUSTER_SCHEMES
+
+
 def _redis_cache(url):
-    return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": dict(_REDIS_OPTIONS)}
+    """A django-redis alias; redis+cluster://host:port[,host:port…] (no db number) selects a Redis Cluster."""
+    options = dict(_REDIS_OPTIONS)
+    if _is_cluster(url):
+        if url.split("://", 1)[1].split("?", 1)[0].partition("/")[2].strip("/"):
+            raise ImproperlyConfigured(f"{url.split('://')[0]}:// URLs carry no database number (Redis Cluster has only db 0)")
+        options["CLIENT_CLASS"] = "cache_app.cluster.ClusterClient"
+    return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": options}
 
 
 CACHES = {
@@ -104,7 +119,14 @@ def _broker_default(url):
     return url.rstrip("/") + "/1"
 
 
+if _is_cluster(REDIS_URL) and not env("CELERY_BROKER_URL", default=""):
+    raise ImproperlyConfigured(
+        "REDIS_URL is a Redis Cluster: set CELERY_BROKER_URL to a plain Redis (redis://host:port/db) or RabbitMQ; "
+        "the broker cannot live on a cluster"
+    )
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=_broker_default(REDIS_URL))
+if _is_cluster(CELERY_BROKER_URL):
+    raise ImproperlyConfigured("CELERY_BROKER_URL cannot be a Redis Cluster: use a plain Redis or RabbitMQ")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
