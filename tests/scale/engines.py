@@ -82,7 +82,8 @@ class RedisClusterProcess:
         self.processes[port] = subprocess.Popen(
             [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
-             "--save", "", "--appendonly", "no", "--dir", node_dir, "--cluster-require-full-coverage", "no"],
+             "--save", "", "--appendonly", "no", "--dir", node_dir, "--cluster-require-full-coverage", "no",
+             "--repl-diskless-sync-delay", "0", "--logfile", os.path.join(node_dir, "redis.log")],
             stdout=subprocess.DEVNULL,
         )
 
@@ -101,54 +102,71 @@ class RedisClusterProcess:
         text = redis_cli("-p", str(port), "cluster", "info", timeout=5)
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
-    def roles(self) -> dict[int, str]:
-        """port -> "master" / "slave" for every live node, as the cluster sees it."""
-        live = next(port for port in self.ports if self.alive(port))
-        roles = {}
-        for line in redis_cli("-p", str(live), "cluster", "nodes", timeout=5).splitlines():
+    def view(self, port: int) -> list[dict]:
+        """CLUSTER NODES as node ``port`` sees it: [{port, id, master (bool), failed, master_id, slots (bool)}]."""
+        rows = []
+        for line in redis_cli("-p", str(port), "cluster", "nodes", timeout=5).splitlines():
             fields = line.split()
-            port = int(fields[1].split("@")[0].rsplit(":", 1)[1])
             flags = fields[2].split(",")
-            if "fail" not in flags and "fail?" not in flags and port in self.processes and self.alive(port):
-                roles[port] = "master" if "master" in flags else "slave"
-        return roles
+            rows.append({"port": int(fields[1].split("@")[0].rsplit(":", 1)[1]), "id": fields[0],
+                         "master": "master" in flags, "failed": "fail" in flags or "fail?" in flags,
+                         "master_id": fields[3], "slots": len(fields) > 8})
+        return rows
 
     def masters_now(self) -> list[int]:
-        return sorted(port for port, role in self.roles().items() if role == "master")
+        """Ports of the live masters that serve slots, as the first live node sees it."""
+        live = [port for port in self.ports if self.alive(port)]
+        return sorted(row["port"] for row in self.view(live[0]) if row["master"] and row["slots"] and not row["failed"])
 
     def replica_of(self, master_port: int) -> int:
-        master_id = redis_cli("-p", str(master_port), "cluster", "myid", timeout=5).strip()
-        for line in redis_cli("-p", str(master_port), "cluster", "nodes", timeout=5).splitlines():
-            fields = line.split()
-            if fields[3] == master_id and "fail" not in fields[2]:
-                return int(fields[1].split("@")[0].rsplit(":", 1)[1])
-        raise RuntimeError(f"no live replica of {master_port}")
+        rows = self.view(master_port)
+        master_id = next(row["id"] for row in rows if row["port"] == master_port)
+        return next(row["port"] for row in rows if row["master_id"] == master_id and not row["failed"] and self.alive(row["port"]))
 
-    def wait_healthy(self, timeout: float = 30.0, masters: int | None = None) -> None:
-        """Until every live node reports cluster_state:ok and agrees on ``masters`` masters (default: all slots covered)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def settled(self) -> bool:
+        """Every live node says cluster_state:ok and sees only live, unfailed masters serving slots."""
+        for port in (p for p in self.ports if self.alive(p)):
+            if self.info(port).get("cluster_state") != "ok":
+                return False
+            for row in self.view(port):
+                if row["master"] and row["slots"] and (row["failed"] or not self.alive(row["port"])):
+                    return False
+        return True
+
+    def replicas_synced(self) -> bool:
+        """Every live replica has its replication link up (so it can be promoted)."""
+        for row in self.view(next(p for p in self.ports if self.alive(p))):
+            if not row["master"] and self.alive(row["port"]):
+                text = redis_cli("-p", str(row["port"]), "info", "replication", timeout=5)
+                if "master_link_status:up" not in text:
+                    return False
+        return True
+
+    def wait_healthy(self, timeout: float = 30.0) -> float:
+        """Block until settled() with every replica in sync; returns the seconds waited. Raises RuntimeError after ``timeout``."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
             try:
-                live = [port for port in self.ports if self.alive(port)]
-                states = {self.info(port).get("cluster_state") for port in live}
-                if states == {"ok"} and (masters is None or len(self.masters_now()) == masters):
-                    return
-            except (subprocess.SubprocessError, StopIteration):
+                if self.settled() and self.replicas_synced():
+                    return time.monotonic() - started
+            except (subprocess.SubprocessError, StopIteration, IndexError):
                 pass
-            time.sleep(0.1)
-        raise RuntimeError("the cluster did not become healthy")
+            time.sleep(0.05)
+        raise RuntimeError("the cluster did not settle")
 
     def alive(self, port: int) -> bool:
         process = self.processes.get(port)
         return process is not None and process.poll() is None
 
     def failover(self, master_port: int) -> int:
-        """CLUSTER FAILOVER on ``master_port``'s replica (a coordinated switch); returns the new master's port."""
+        """CLUSTER FAILOVER on ``master_port``'s replica (a coordinated switch, no write lost); returns the
+        new master's port once every live node agrees."""
         replica = self.replica_of(master_port)
         redis_cli("-p", str(replica), "cluster", "failover", timeout=5)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if self.roles().get(replica) == "master":
+            views = [self.view(port) for port in self.ports if self.alive(port)]
+            if all(any(row["port"] == replica and row["master"] for row in view) for view in views) and self.settled():
                 return replica
             time.sleep(0.05)
         raise RuntimeError("manual failover did not complete")
