@@ -139,7 +139,19 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One beat schedules at a time: a second one waits on a Postgres advisory lock (convostore.beat).
+CELERY_BEAT_SCHEDULER = "convostore.beat:LockedDatabaseScheduler"
+# Queues by kind of work, so each kind can get its own workers (`celery worker -Q lifecycle`); a worker
+# started without -Q consumes all three. Unrouted tasks go to "default".
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = {"default": {}, "lifecycle": {}, "memory": {}}
+CELERY_TASK_ROUTES = {
+    **{f"convostore.{name}": {"queue": "lifecycle"} for name in
+       ("evict_idle", "enforce_hot_budget", "archive_sweep", "archive_conversation", "purge_expired")},
+    **{f"convostore.{name}": {"queue": "memory"} for name in
+       ("summarise_sweep", "summarise_conversation", "embed_sweep", "embed_conversation")},
+    **{f"convostore.{name}": {"queue": "default"} for name in ("outbox_sweep", "idempotency_cleanup")},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
