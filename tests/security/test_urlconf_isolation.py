@@ -67,6 +67,11 @@ PROBES = {
         ("post", "/v1/responses", {"model": "m", "input": "x", "previous_response_id": "resp_a"}, "404"),
         ("post", "/v1/responses", {"model": "m", "input": "x", "conversation": "conv-a"}, "404"),
     ],
+    # conversation ids are per tenant: another tenant's "conv-a" is its own, never tenant A's history
+    "v1/chat/completions": [
+        ("post", "/v1/chat/completions",
+         {"model": "m", "messages": [{"role": "user", "content": "x"}], "convostore": {"conversation": "conv-a"}}, "no-leak"),
+    ],
 }
 
 
