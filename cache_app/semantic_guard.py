@@ -267,7 +267,9 @@ def disagreements(a: str, b: str) -> list[str]:
         reasons.append(f"opposites ({opposed})")
     if one.dates != other.dates or (one.parts_of_day and other.parts_of_day and one.parts_of_day != other.parts_of_day):
         reasons.append("dates")
-    missing = [n for n in one.names if not _name_found(n, other.words)] + [n for n in other.names if not _name_found(n, one.words)]
+    # names come from two tokenisers (words, and alphanumeric tokens such as "0d" inside "0d'0"): look in both
+    one_tokens, other_tokens = one.words | one.names, other.words | other.names
+    missing = [n for n in one.names if not _name_found(n, other_tokens)] + [n for n in other.names if not _name_found(n, one_tokens)]
     if missing:
         reasons.append(f"names ({', '.join(sorted(set(missing))[:3])})")
     return reasons
