@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all venv redis-server chromium bench clean
+.PHONY: run manage test test-all venv redis-server chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ chromium:
 run: $(STAMP)
 	$(PY) scripts/devservers.py run
 
+# Any manage.py command against the stack `make run` is serving: make manage ARGS="evict --idle-seconds 0"
+manage: $(STAMP)
+	@$(PY) scripts/devservers.py manage $(ARGS)
+
 test: $(STAMP) redis-server chromium
 	$(PY) scripts/devservers.py test -- -q -m "not slow"
 
@@ -40,7 +44,7 @@ test-all: $(STAMP) redis-server chromium
 
 # Benchmarks (never part of the tests): each script compares with a floor or a peer in one run
 # and writes bench/results/<name>.json. `make bench BENCH=codec` runs one.
-BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec
+BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec command_startup
 bench: $(STAMP) redis-server
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
 	@for name in $(BENCH); do echo "== bench/$$name.py"; \
