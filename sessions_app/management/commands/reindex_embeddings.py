@@ -1,8 +1,8 @@
 """Re-embed every memory and summary with the current embedder (after a model change), with a progress bar."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from convostore.progress import command_progress, counted
 from archive_app.models import Memory
 from sessions_app import lifecycle
 from sessions_app.models import Tenant
@@ -22,9 +22,9 @@ class Command(BaseCommand):
             if scope is None:
                 raise CommandError(f"no tenant {tenant!r}")
         total = Memory.objects.filter(tenant=scope).count() if scope else Memory.objects.count()
-        with tqdm(total=total, desc="reindex", unit="mem", disable=options.get("verbosity", 1) < 1) as bar:
+        with command_progress(self, "reindex", total=total, noun="memory", **options) as progress:
             try:
-                done = lifecycle.memories_reindex(tenant=scope, batch_size=batch_size, progress=bar.update)
+                done = lifecycle.memories_reindex(tenant=scope, batch_size=batch_size, progress=progress.update)
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(f"{done} memories re-embedded"))
+        self.stdout.write(f"{counted(done, 'memory')} re-embedded")
