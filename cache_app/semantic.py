@@ -17,7 +17,7 @@ import time
 import numpy as np
 from django.conf import settings
 
-from convostore import canonical
+from convostore import canonical, metrics
 from convostore.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 
 from . import keys
@@ -119,6 +119,7 @@ def cache_lookup(
                 raise _dimension_mismatch(dim, query.shape[0])
             if not dim:
                 defer_count(tenant_id, namespace, "misses")
+                metrics.semantic_cache_lookups.labels(outcome="miss").inc()
                 return {"hit": False}
             records = unpack_records(blob, dim)
             order, scores = best_candidates(records, query, now=now, threshold=threshold, text=exact_text)
@@ -137,6 +138,7 @@ def cache_lookup(
                     continue  # a text-digest collision
                 defer_hit(skeys, member, now)
                 defer_count(tenant_id, namespace, "hits")
+                metrics.semantic_cache_lookups.labels(outcome="hit").inc()
                 return {
                     "hit": True,
                     "response": json.loads(response),
@@ -145,8 +147,10 @@ def cache_lookup(
                     "age_s": round(max(now - meta["c"], 0.0), 3),
                 }
             defer_count(tenant_id, namespace, "misses")
+            metrics.semantic_cache_lookups.labels(outcome="miss").inc()
             return {"hit": False}
     except RedisUnavailable:
+        metrics.semantic_cache_lookups.labels(outcome="unavailable").inc()
         return {"hit": False}
 
 

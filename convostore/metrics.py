@@ -1,4 +1,8 @@
-"""Prometheus metrics, shared by gunicorn workers and Celery through prometheus-client's multiprocess mode."""
+"""Prometheus metrics, shared by gunicorn workers, Celery and management commands through prometheus-client's multiprocess mode.
+
+Every series is exported from the first scrape: ``preinitialise`` creates each labelled series with its
+known label values (counters at 0, histograms empty); HTTP request series come from django-prometheus.
+"""
 
 from prometheus_client import Counter, Histogram
 
@@ -24,3 +28,24 @@ archived_bytes = Counter("archived_bytes_total", "Bytes archived, raw and as sto
 semantic_cache_lookups = Counter("semantic_cache_lookups_total", "Semantic cache lookups by outcome.", ["outcome"])
 task_duration = Histogram("task_duration_seconds", "Celery task durations.", ["task"])
 task_failures = Counter("task_failures_total", "Celery task failures.", ["task"])
+
+# Label values known in advance, so their series exist (at 0) before the first event.
+KNOWN_LABELS = {
+    window_events: {"event": ("hit", "miss", "rebuild")},
+    archived_bytes: {"form": ("raw", "stored")},
+    semantic_cache_lookups: {"outcome": ("hit", "miss", "unavailable")},
+    lifecycle_conversations: {"kind": ("evict", "archive", "rehydrate", "summarise", "embed", "purge")},
+}
+
+
+def preinitialise(*, redis_layers=(), tasks=()) -> None:
+    """Create every known labelled series now: the fixed ones above, each Redis layer (cache alias) and task name."""
+    for metric, labels in KNOWN_LABELS.items():
+        ((name, values),) = labels.items()
+        for value in values:
+            metric.labels(**{name: value})
+    for layer in redis_layers:
+        redis_failures.labels(layer=layer)
+    for task in tasks:
+        task_duration.labels(task=task)
+        task_failures.labels(task=task)

@@ -1,18 +1,14 @@
-"""Request/task context for logs (request id, tenant, conversation), JSON log lines, /metrics, tracing hooks."""
+"""Request/task context for logs (request id, tenant, conversation), JSON log lines, tracing hooks."""
 
 from __future__ import annotations
 
 import contextvars
-import ipaddress
 import json
 import logging
 import os
 import time
 import uuid
 from contextlib import contextmanager
-
-from django.conf import settings
-from django.http import HttpResponse, JsonResponse
 
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("convostore_log_context", default={})
 
@@ -111,33 +107,3 @@ def span(name: str, **attributes):
         return
     with _TRACER.start_as_current_span(name, attributes={k: str(v) for k, v in attributes.items()}) as current_span:
         yield current_span
-
-
-# --- /metrics -----------------------------------------------------------------------------------------
-
-def _allowed(request) -> bool:
-    token = settings.CONVOSTORE.get("METRICS_TOKEN")
-    if token:
-        return request.headers.get("Authorization", "") == f"Bearer {token}"
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net, strict=False) for net in settings.CONVOSTORE.get("METRICS_ALLOW", []))
-
-
-def metrics_view(request):
-    """Prometheus exposition; aggregates every gunicorn worker and Celery process in multiprocess mode."""
-    if not _allowed(request):
-        return JsonResponse({"error": {"message": "Metrics are not available to this client.", "type": "invalid_request_error",
-                                       "param": None, "code": "forbidden"}}, status=403)
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client import REGISTRY
-
-    registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

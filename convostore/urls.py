@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from . import health, observability
+from . import exposition, health
 
 urlpatterns = [
     path("v1/", include("sessions_app.api.urls")),
@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", observability.metrics_view, name="metrics"),
+    path("metrics", exposition.metrics_view, name="metrics"),
 ]
 
 handler404 = "convostore.health.not_found"
