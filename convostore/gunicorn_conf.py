@@ -12,3 +12,12 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# Access lines as JSON when LOG_FORMAT=json (the default): the path without its query string (a recall
+# query is user text), the status, the duration and the request id the app echoed back.
+if os.environ.get("LOG_FORMAT", "json") == "json":
+    access_log_format = (
+        '{"ts": "%(t)s", "level": "INFO", "logger": "gunicorn.access", "method": "%(m)s", "path": "%(U)s", '
+        '"status": %(s)s, "bytes": "%(B)s", "duration_ms": %(M)s, "request_id": "%({x-request-id}o)s"}'
+    )

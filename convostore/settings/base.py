@@ -1,5 +1,7 @@
 """Settings shared by every environment; every value comes from the environment."""
 
+from pythonjsonlogger.core import RESERVED_ATTRS
+
 from convostore.env import BASE_DIR, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
@@ -214,19 +216,33 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Structured logs: one JSON object per line with request_id, tenant_id and conversation_id bound
-# for the request or task (LOG_FORMAT=plain for humans at a terminal).
+# Structured logs: one JSON object per line (python-json-logger) with request_id, tenant_id and
+# conversation_id bound for the request, task_id and task in workers (LOG_FORMAT=plain for a terminal).
+# Loggers that would write request bodies at DEBUG (the openai SDK, httpx) stay at INFO: no log line
+# carries item content, metadata or keys.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "convostore.observability.ContextFilter"}},
     "formatters": {
-        "json": {"()": "convostore.observability.JsonFormatter"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "timestamp": "ts",  # ISO 8601, UTC, microseconds
+            "rename_fields": {"levelname": "level", "name": "logger", "exc_info": "exc"},
+            "json_ensure_ascii": False,
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],  # Django's request object: ContextFilter writes its ids
+        },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="json"), "filters": ["context"]}
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "openai": {"level": "INFO"},
+        "httpx": {"level": "INFO"},
+        "httpcore": {"level": "INFO"},
+    },
 }
