@@ -212,7 +212,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "convostore.schema.add_error_responses",
+        "sessions_app.api.openapi.postprocess",
     ],
 }
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cache_app.embedding_cache import MAX_BATCH, MAX_DIM
 from cache_app.semantic import MAX_TTL_S
 
 
+@extend_schema_field({"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": MAX_DIM})
 class EmbeddingField(serializers.Field):
     """A list of 1..MAX_DIM finite numbers (booleans and strings are refused), returned as a list of floats."""
 
