@@ -1,7 +1,9 @@
 """Root URLconf: API under /v1, admin, schema and docs, health probes."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import exposition, health
@@ -17,6 +19,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", exposition.metrics_view, name="metrics"),
+    # Browsers ask for /favicon.ico on any page without a <link rel="icon">: answer instead of logging a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("convostore_admin/favicon.svg"), permanent=True), name="favicon"),
 ]
 
 handler404 = "convostore.health.not_found"

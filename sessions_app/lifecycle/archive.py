@@ -13,8 +13,11 @@ from archive_app import storage
 from archive_app.models import ArchiveSegment, LifecycleEvent
 from archive_app.payload import ArchivedItem
 from archive_app.segments import code_table_latest, segment_encode
+from cache_app import eviction
+from cache_app.redis_client import RedisUnavailable
 
 from ..models import Conversation, Item, Tenant
+from ..services.hot import outbox_record
 from . import selectors
 
 logger = logging.getLogger(__name__)
@@ -109,10 +112,24 @@ def _archive_locked(locked: list[Conversation], *, keep_window: bool) -> dict[in
         changed.append(c)
     _rows_retire(cids, uptos, sum(map(len, items.values())), changed)
     _events(locked, items, segments)
+    cold = [(c.tenant_id, c.conversation_id) for c in changed if c.tier == Conversation.Tier.COLD]
+    if cold:
+        transaction.on_commit(lambda: windows_forget(cold))
     if segments:
         pks = list(segments)
         transaction.on_commit(lambda: summary_enqueue(pks))
     return segments
+
+
+def windows_forget(members: list[tuple[int, str]]) -> None:
+    """Cold means out of Redis: drop the windows of conversations archived whole (a rehydrate or a read may have
+    rebuilt one), so the tier the admin shows is where reads are served from. Redis away: the outbox drops them later.
+    """
+    try:
+        eviction.windows_drop_many(members)
+    except RedisUnavailable:
+        for tenant_id, conversation_id in members:
+            outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, reason="archived: window not dropped")
 
 
 def _rows_read(cids: list[int], uptos: list[int]) -> dict[int, list[ArchivedItem]]:
