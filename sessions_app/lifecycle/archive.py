@@ -113,12 +113,16 @@ def _archive_locked(locked: list[Conversation], *, keep_window: bool) -> dict[in
     _rows_retire(cids, uptos, sum(map(len, items.values())), changed)
     _events(locked, items, segments)
     cold = [(c.tenant_id, c.conversation_id) for c in changed if c.tier == Conversation.Tier.COLD]
-    if cold:
-        transaction.on_commit(lambda: windows_forget(cold))
-    if segments:
-        pks = list(segments)
-        transaction.on_commit(lambda: summary_enqueue(pks))
+    if segments or cold:
+        transaction.on_commit(lambda: _after_commit(cold, list(segments)))
     return segments
+
+
+def _after_commit(cold: list[tuple[int, str]], archived_pks: list[int]) -> None:
+    if cold:
+        windows_forget(cold)
+    if archived_pks:
+        summary_enqueue(archived_pks)
 
 
 def windows_forget(members: list[tuple[int, str]]) -> None:
@@ -186,7 +190,7 @@ def _events(locked: list[Conversation], items: dict, segments: dict) -> None:
     for c in locked:
         if c.pk in segments:
             per_tenant[c.tenant_id].append(c.pk)
-    LifecycleEvent.objects.bulk_create(
+    events = LifecycleEvent.objects.bulk_create(
         LifecycleEvent(
             kind=LifecycleEvent.Kind.ARCHIVE,
             tenant_id=tenant_id,
@@ -197,3 +201,5 @@ def _events(locked: list[Conversation], items: dict, segments: dict) -> None:
         )
         for tenant_id, pks in per_tenant.items()
     )
+    for event in events:  # bulk_create sends no post_save: count them here
+        event.metrics_count()

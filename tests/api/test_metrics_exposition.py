@@ -99,9 +99,15 @@ def test_work_done_by_a_command_is_counted_in_the_same_metrics(tenant, multiproc
     out = run_python([str(ROOT / "manage.py"), "evict", "--idle-seconds", "0", "--tenant", tenant.name], multiproc_dir,
                      DATABASE_URL=database_url())
     assert out.strip() == "1 conversation evicted"
+    out = run_python([str(ROOT / "manage.py"), "archive", "--all", "--tenant", tenant.name], multiproc_dir,
+                     DATABASE_URL=database_url())
+    assert out.strip() == "1 conversation archived"
     aggregate = CollectorRegistry()
     multiprocess.MultiProcessCollector(aggregate, path=str(multiproc_dir))
-    assert samples(generate_latest(aggregate).decode())['lifecycle_conversations_total{kind="evict"}'] == 1
+    values = samples(generate_latest(aggregate).decode())
+    assert values['lifecycle_conversations_total{kind="evict"}'] == 1
+    assert values['lifecycle_conversations_total{kind="archive"}'] == 1  # bulk-created events are counted too
+    assert values['archived_bytes_total{form="raw"}'] > values['archived_bytes_total{form="stored"}'] > 0
 
 
 @pytest.mark.django_db
