@@ -67,7 +67,7 @@ def query_vector(embedding) -> np.ndarray:
     vector = np.asarray(embedding, dtype=np.float32)
     if vector.ndim != 1 or not 1 <= vector.shape[0] <= MAX_DIM:
         raise ValidationFailed(f"'embedding' must be a list of 1 to {MAX_DIM} numbers.", param="embedding", code="invalid_value")
-    if not np.isfinite(vector).all() or not np.linalg.norm(vector) > 0:
+    if not np.isfinite(vector).all() or not np.linalg.norm(vector.astype(np.float64)) > 0:
         raise ValidationFailed("'embedding' must be finite and not all zeros.", param="embedding", code="invalid_value")
     return normalise(vector)
 
