@@ -1,4 +1,6 @@
-"""Embedders chosen by dotted path (CONVOSTORE["EMBEDDER"]): a local hashing default and an OpenAI-compatible client.
+"""Embedders chosen by dotted path (CONVOSTORE["EMBEDDER"]): lexical hashing and an OpenAI-compatible client.
+
+The default, a real local model, is archive_app.local_embedder.LocalEmbedder.
 
 Every embedder returns float32 arrays of shape (n, dimensions) with L2-normalised rows.
 ``embed_cached`` puts the embedding cache (Redis, alias "embeddings") in front of any embedder.
@@ -151,8 +153,8 @@ def embedder_label(embedder: BaseEmbedder) -> str:
 
 
 def get_embedder() -> BaseEmbedder:
-    """The configured embedder (CONVOSTORE["EMBEDDER"], default the local HashingEmbedder)."""
-    path = settings.CONVOSTORE.get("EMBEDDER") or "archive_app.embedders.HashingEmbedder"
+    """The configured embedder (CONVOSTORE["EMBEDDER"], default the local static model, archive_app.local_embedder)."""
+    path = settings.CONVOSTORE.get("EMBEDDER") or "archive_app.local_embedder.LocalEmbedder"
     return import_string(path)()
 
 

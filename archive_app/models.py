@@ -112,6 +112,8 @@ class Memory(models.Model):
                 opclasses=["vector_cosine_ops"],
             ),
             models.Index(fields=["tenant", "conversation"], name="memory_tenant_conversation"),
+            # two seeks tell whether a tenant has rows of another embedder (recall.reindex_pending)
+            models.Index(fields=["tenant", "embedder"], name="memory_tenant_embedder"),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ its ``pk``, ``lineage``, ``metadata`` and ``path()``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -172,6 +173,29 @@ def recall(
     if gate:
         found = gate.filter(query=query, candidates=found)
     return found[:k]
+
+
+REINDEX_PENDING_CACHE_SECONDS = 60.0
+_reindex_pending: dict[tuple[int, str], tuple[float, bool]] = {}
+
+
+def reindex_pending(*, tenant_id: int, embedder=None) -> bool:
+    """Whether some of the tenant's memories hold another embedder's vectors (a model change not yet followed
+    by ``reindex_embeddings``): recall skips those rows, and the context answer says so.
+
+    Two index seeks on (tenant, embedder); the answer is kept REINDEX_PENDING_CACHE_SECONDS per process.
+    """
+    label = embedder_label(embedder or get_embedder())
+    now = time.monotonic()
+    cached = _reindex_pending.get((tenant_id, label))
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    memories = Memory.objects.filter(tenant_id=tenant_id)
+    pending = memories.filter(embedder__lt=label).exists() or memories.filter(embedder__gt=label).exists()
+    if len(_reindex_pending) > 10_000:
+        _reindex_pending.clear()
+    _reindex_pending[(tenant_id, label)] = (now + REINDEX_PENDING_CACHE_SECONDS, pending)
+    return pending
 
 
 def nearest(queryset, vector, k: int) -> list[Recalled]:

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/api_latency.py
 
-Measures, through gunicorn (sync workers): a plain Django JSON view (the floor), a plain view doing one
+Measures, through convostore-serve (the production server): a plain Django JSON view (the floor), a plain view doing one
 Redis GET, resolve of a hot 40-item conversation, and a durable append of one item — p50/p99 with one
 client, and req/s with 16 concurrent clients (wrk when installed, else a bounded Python load loop).
 """
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Gunicorn, django_setup, markdown_table, percentiles, write_result  # noqa: E402
+from bench.common import Serve, django_setup, markdown_table, percentiles, write_result  # noqa: E402
 
 SINGLE_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1500"))
 CONCURRENCY = 16
@@ -56,8 +56,9 @@ def seed() -> dict:
     return {"key": key, "response_id": stored.body["response_id"], "fsync": fsync, "synchronous_commit": sync_commit}
 
 
-def request(port: int, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def request(port: int, method: str, path: str, headers: dict, body: bytes | None = None,
+            timeout: float = 10) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
@@ -125,7 +126,7 @@ def main() -> None:
             json.dumps({"role": "user", "content": f"message {i}"}).encode(), 201,
         ),
     }
-    server = Gunicorn(workers=WORKERS)
+    server = Serve(workers=WORKERS)
     try:
         status, body = request(server.port, "GET", resolve_path, auth)
         assert status == 200 and len(json.loads(body)["items"]) == 40, body[:300]
@@ -156,7 +157,7 @@ def main() -> None:
         "api_latency",
         {
             "postgres": {"fsync": seeded["fsync"], "synchronous_commit": seeded["synchronous_commit"]},
-            "gunicorn_workers": WORKERS,
+            "server": "convostore-serve", "workers": WORKERS,
             "load_tool": "wrk" if shutil.which("wrk") else "python threads",
             "single_client": latency,
             "req_per_s_16_clients": {k: round(v, 1) for k, v in throughput.items()},

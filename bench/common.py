@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: Django setup, a gunicorn server on a free port, timing and result files."""
+"""Shared benchmark plumbing: Django setup, the production server on a free port, timing and result files."""
 
 from __future__ import annotations
 
@@ -30,17 +30,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Gunicorn:
-    """gunicorn (sync workers) serving the app on 127.0.0.1:<free port> with this process's environment."""
+class Serve:
+    """convostore-serve (the production server) on 127.0.0.1:<free port> with this process's environment."""
 
-    def __init__(self, workers: int = 4, settings_module: str = "bench.settings_bench"):
+    def __init__(self, workers: int = 4, settings_module: str = "bench.settings_bench", threads: int | None = None):
         self.port = free_port()
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings_module, PYTHONPATH=str(ROOT))
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE=settings_module, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING")
         self.process = subprocess.Popen(
-            [gunicorn, "convostore.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--worker-class", "sync",
-             "--log-level", "warning"],
-            env=env, cwd=ROOT,
+            [sys.executable, "-m", "convostore.serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)]
+            + (["--threads", str(threads)] if threads else []),
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -49,7 +48,7 @@ class Gunicorn:
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError("convostore-serve did not start")
 
     @property
     def base(self) -> str:

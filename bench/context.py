@@ -3,7 +3,7 @@
     .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/context.py
 
 Seeds 500 exchanges (1,000 items), summarises the turns older than the tenant's 64-item window, then
-times GET /v1/sessions/{id}/context through gunicorn (sync workers), one client, beside the plain
+times GET /v1/sessions/{id}/context through convostore-serve (the production server), one client, beside the plain
 Django floor view. Cases: default budget; a 2 KB frozen instructions prefix with max_tokens 4000;
 recall_k=5 over the conversation's embedded turns.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Gunicorn, django_setup, markdown_table, percentiles, write_result  # noqa: E402
+from bench.common import Serve, django_setup, markdown_table, percentiles, write_result  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -72,7 +72,7 @@ def main() -> None:
         "context (2 KB instructions, max_tokens 4000)": (f"{base.replace('-a/', '-b/')}?{urlencode({'instructions': instructions, 'max_tokens': 4000})}", auth),
         "context (recall_k=5, query)": (f"{base.replace('-a/', '-c/')}?{urlencode({'recall_k': 5, 'query': 'index bloat on node 3'})}", auth),
     }
-    server = Gunicorn(workers=WORKERS)
+    server = Serve(workers=WORKERS)
     try:
         status, body = get(server.port, base, auth)
         assert status == 200, body[:300]

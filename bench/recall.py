@@ -6,6 +6,14 @@ Vectors are clustered, not uniform-random (uniform vectors in 256-d make every n
 and flatter an index): 500 Gaussian clusters of varying spread; queries are fresh draws from the same
 clusters. Latency is archive_app.selectors.nearest (the ORM query with SET LOCAL hnsw.ef_search, one
 round trip to Postgres) with tenant scope; the exact answer is a numpy brute-force scan.
+
+    ... bench/recall.py --text   # the labelled conversation of bench/data with the configured embedder
+
+``--text`` appends bench/data/recall_conversation.json (114 turns) as one conversation, embeds it with the
+configured embedder (the local model by default) through the lifecycle's own conversation_embed, then
+asks the 114 labelled queries through archive_app.selectors.recall: p50/p95 of the embedder alone and of
+recall() as a whole (embedding-cache read, embed, HNSW query), and recall@5 of the labelled turn.
+Its result is stored under "text_path" in bench/results/recall.json.
 """
 
 from __future__ import annotations
@@ -56,8 +64,62 @@ def load(tenant, conversation, vectors: np.ndarray) -> float:
     return time.perf_counter() - started
 
 
+def text_path() -> dict:
+    import json
+
+    from archive_app.embedders import get_embedder
+    from archive_app.selectors import recall
+    from sessions_app.lifecycle import conversation_embed
+    from sessions_app.models import Conversation
+    from sessions_app.services import conversation_append, tenant_create
+
+    data = Path(__file__).resolve().parent / "data"
+    items = json.loads((data / "recall_conversation.json").read_text())["items"]
+    queries = [json.loads(line) for line in (data / "recall_queries.jsonl").read_text().splitlines() if line.strip()]
+    tenant, _ = tenant_create(name=f"bench-recall-text-{int(time.time())}")
+    try:
+        for start in range(0, len(items), 2):
+            conversation_append(tenant=tenant, conversation_id="labelled", items=items[start : start + 2])
+        conversation = Conversation.objects.get(tenant=tenant, conversation_id="labelled")
+        embedder = get_embedder()
+        started = time.perf_counter()
+        memories = conversation_embed(conversation=conversation, embedder=embedder)
+        embed_all_s = time.perf_counter() - started
+        model_ms, recall_ms, ranks = [], [], []
+        for query in queries:
+            started = time.perf_counter()
+            embedder.embed([query["query"]])
+            model_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            found = recall(tenant=tenant, conversation=conversation, query=query["query"], k=5, embedder=embedder)
+            recall_ms.append((time.perf_counter() - started) * 1000)
+            firsts = [r.first_seq for r in found]
+            ranks.append(firsts.index(query["seqs"][0]) + 1 if query["seqs"][0] in firsts else None)
+    finally:
+        tenant.delete()
+    return {
+        "embedder": embedder.cache_id,
+        "memories": memories,
+        "embed_conversation_seconds": round(embed_all_s, 3),
+        "queries": len(queries),
+        "embedder_ms": percentiles(model_ms),
+        "recall_call_ms": percentiles(recall_ms),
+        "recall_at_5": round(sum(r is not None for r in ranks) / len(ranks), 4),
+        "mrr_at_5": round(sum(1 / r for r in ranks if r) / len(ranks), 4),
+    }
+
+
 def main() -> None:
     django_setup()
+    if "--text" in sys.argv:
+        import json
+
+        result_path = Path(__file__).resolve().parent / "results" / "recall.json"
+        payload = json.loads(result_path.read_text())
+        payload["text_path"] = text = text_path()
+        result_path.write_text(json.dumps(payload, indent=2) + "\n")
+        print(json.dumps(text, indent=1))
+        return
     from django.conf import settings
     from django.db import connection
 

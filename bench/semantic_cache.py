@@ -1,5 +1,6 @@
 """Semantic cache benchmark: lookup p50/p99 at 1k/10k/100k entries in one scope, recall vs exhaustive cosine,
-bytes per entry, and lix-open-cache's SemanticCacheRedis (50-entry cap) in the same run.
+bytes per entry, and lix-open-cache's SemanticCacheRedis (50-entry cap) in the same run; then the text path
+with the configured embedder (the local model by default): embedding time apart from lookup time.
 
     .venv/bin/python scripts/devservers.py exec .venv/bin/python bench/semantic_cache.py [--sizes 1000,10000,100000]
 
@@ -154,12 +155,52 @@ def lix_peer(rng, queries):
             "ping_p50_ms": percentile(pings, 50), "ping_p99_ms": percentile(pings, 99), "bytes_per_key": size, "bytes_per_entry": size / 50}
 
 
+def text_path():
+    """Lookups that send text, with the server's embedder, on the labelled texts of bench/data: p50 of the model
+    alone, of a lookup whose text is not in the embedding cache yet (MGET, embed, SET, lookup, guard) and of
+    the same lookup again (the vector comes from the embedding cache: no model)."""
+    from archive_app.embedders import get_embedder
+
+    data = ROOT / "bench" / "data"
+    pairs = [json.loads(line) for line in (data / "cache_pairs.jsonl").read_text().splitlines() if line.strip()]
+    queries = [json.loads(line)["query"] for line in (data / "recall_queries.jsonl").read_text().splitlines() if line.strip()]
+    stored_texts = list(dict.fromkeys(p["a"] for p in pairs))
+    asked = [t for t in dict.fromkeys([p["b"] for p in pairs] + queries) if t not in stored_texts]
+    embedder = get_embedder()
+    threshold = settings.CONVOSTORE["SEMANTIC_THRESHOLD"]
+    for text in stored_texts:
+        semantic.cache_store(tenant_id=TENANT, namespace="bench:text", text=text, response=RESPONSE)
+    model, cold, warm, hits = [], [], [], 0
+    for text in asked:
+        started = time.perf_counter()
+        embedder.embed([text])
+        model.append(time.perf_counter() - started)
+    for timings in (cold, warm):
+        for text in asked:
+            started = time.perf_counter()
+            hits += semantic.cache_lookup(tenant_id=TENANT, namespace="bench:text", text=text, threshold=threshold)["hit"]
+            timings.append(time.perf_counter() - started)
+    return {"embedder": embedder.cache_id, "threshold": threshold, "entries": len(stored_texts), "lookups": len(asked), "hits": hits // 2,
+            "embed_p50_ms": percentile(model, 50), "embed_p99_ms": percentile(model, 99),
+            "lookup_text_uncached_p50_ms": percentile(cold, 50), "lookup_text_uncached_p99_ms": percentile(cold, 99),
+            "lookup_text_cached_embedding_p50_ms": percentile(warm, 50), "lookup_text_cached_embedding_p99_ms": percentile(warm, 99)}  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--only-text", action="store_true", help="only the text path; updates its entry in the results")
     args = parser.parse_args()
     settings.CONVOSTORE = {**settings.CONVOSTORE, "KEY_PREFIX": f"bench{uuid.uuid4().hex[:6]}", "SEMANTIC_MAX_ENTRIES_PER_SCOPE": 10**7}
+    if args.only_text:
+        out = ROOT / "bench" / "results" / "semantic_cache.json"
+        result = json.loads(out.read_text())
+        result["text_path"] = text = text_path()
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(text, indent=1))
+        connection("semantic").flushdb(asynchronous=True)
+        return
     rng = np.random.default_rng(7)
     client = connection("semantic")
     client.ping()
@@ -175,6 +216,7 @@ def main():
         rows.append(row)
         print(f"measured {size}: {row}", file=sys.stderr)
     peer = lix_peer(rng, args.queries)
+    text = text_path()
     result = {
         "dim": DIM,
         "threshold": THRESHOLD,
@@ -183,6 +225,7 @@ def main():
         "tables": TABLES,
         "convostore": rows,
         "lix_open_cache_SemanticCacheRedis": peer,
+        "text_path": text,
         "redis": client.info("server")["redis_version"],
     }
     out = ROOT / "bench" / "results" / "semantic_cache.json"
@@ -196,6 +239,7 @@ def main():
             f"{row['recall']:.4f} | {row['recall_at_threshold']:.4f} | {row['bytes_per_entry']:.0f} |"
         )
     print(f"| lix-open-cache SemanticCacheRedis | 50 (cap) | {peer['p50_ms']:.2f} | {peer['p99_ms']:.2f} | – | – | {peer['ping_p50_ms']:.2f} / {peer['ping_p99_ms']:.2f} | {peer['p50_ms'] / peer['ping_p50_ms']:.1f}× | exhaustive | exhaustive | {peer['bytes_per_entry']:.0f} ({peer['bytes_per_key']:,} per key) |")
+    print(f"\ntext path with {text['embedder']}: {json.dumps(text)}")
     client.flushdb(asynchronous=True)
 
 

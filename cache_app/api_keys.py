@@ -28,6 +28,8 @@ def _entry(value) -> dict | None:
         return None
     if not isinstance(entry, dict) or any(name not in entry for name in ENTRY_FIELDS) or not isinstance(entry["tenant"], dict):
         return None
+    if not isinstance(entry["key_id"], int) or not isinstance(entry["tenant"].get("id"), int):
+        return None
     return entry
 
 

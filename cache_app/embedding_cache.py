@@ -45,13 +45,14 @@ def pack(vector, model: str) -> bytes:
 
 
 def unpack(blob: bytes | None) -> tuple[str, np.ndarray] | None:
-    if not blob or blob[:2] != MAGIC:
+    """(model, float32 vector) from ``pack``'s bytes; None (a miss) when absent, short, long or without the magic."""
+    if not blob or len(blob) < _HEADER.size or blob[:2] != MAGIC:
         return None
     _, dim, name_len = _HEADER.unpack_from(blob)
     start = _HEADER.size + name_len
-    vector = np.frombuffer(blob, dtype="<f4", count=dim, offset=start)
-    if vector.shape[0] != dim:
+    if dim < 1 or len(blob) != start + 4 * dim:
         return None
+    vector = np.frombuffer(blob, dtype="<f4", count=dim, offset=start)
     return blob[_HEADER.size : start].decode("utf-8", "replace"), vector
 
 

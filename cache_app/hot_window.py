@@ -53,6 +53,10 @@ class Window:
         return [entry for entry in self.entries if after_seq < entry.seq <= upto_seq]
 
 
+# The meta hash's fields, as the window scripts write and check them (see cache_app/lua/window_append.lua).
+META_FIELDS = ("v", "last", "tok", "full", "n", "first", "tail")
+
+
 def window_ttl() -> int:
     return settings.CONVOSTORE["WINDOW_TTL_SECONDS"]
 
@@ -230,10 +234,37 @@ def response_lookup(*, tenant_id: int, response_id: str) -> tuple[str, int] | No
 
 
 def response_index_parse(value) -> tuple[str, int] | None:
+    """(conversation id, last seq) from a response-index value ``b"<last seq>:<conversation id>"``.
+
+    None when absent or unreadable (a miss: the caller reads Postgres); never raises.
+    """
     if value is None:
         return None
-    last_seq, conversation_id = value.decode("utf-8").split(":", 1)
-    return conversation_id, int(last_seq)
+    try:
+        last_seq, conversation_id = value.decode("utf-8").split(":", 1)
+        return conversation_id, int(last_seq)
+    except ValueError:
+        return None
+
+
+def window_peek(*, tenant_id: int, conversation_id: str) -> tuple[int, int, int] | None:
+    """(first seq in the list, last seq, version) of a complete window, without touching its TTL or the LRU.
+
+    None when the window is absent or partial (the same checks as the scripts, on one MULTI snapshot);
+    raises RedisUnavailable. For display only (the admin transcript): nothing is deleted or rebuilt here.
+    """
+    with guarded("window_peek") as client:
+        pipe = client.pipeline(transaction=True)
+        pipe.hmget(keys.window_meta(tenant_id, conversation_id), *META_FIELDS)
+        pipe.llen(keys.window(tenant_id, conversation_id))
+        pipe.lindex(keys.window(tenant_id, conversation_id), 0)
+        pipe.lindex(keys.window(tenant_id, conversation_id), -1)
+        meta, length, head, tail = pipe.execute()
+    if None in meta or int(meta[4]) != length or length == 0:
+        return None
+    if head.split(b":", 1)[0] != meta[5] or tail.split(b":", 1)[0] != meta[6]:
+        return None
+    return int(meta[5]), int(meta[1]), int(meta[0])
 
 
 def response_remember(*, tenant_id: int, response_id: str, conversation_id: str, last_seq: int) -> None:

@@ -90,9 +90,17 @@ def _digest(*parts) -> str:
     return hasher.hexdigest()
 
 
-def semantic_scope_id(tenant_id: int, namespace: str, context: str | None) -> str:
-    """16 hex digits naming one scope (tenant + namespace + optional context digest)."""
-    return _digest("scope", tenant_id, namespace, "" if context is None else "c:" + context)[:16]
+def semantic_scope_id(tenant_id: int, namespace: str, context: str | None, model: str = "") -> str:
+    """16 hex digits naming one scope (tenant + namespace + optional context digest + the model of its vectors).
+
+    ``model`` is the server embedder's cache_id ("local:minilm-l6-v2-static-256:256") when the server embeds
+    the text, "" for vectors the gateway sends (it names its model in the namespace): vectors of two models
+    never share a scope, so they are never compared.
+    """
+    parts = [tenant_id, namespace, "" if context is None else "c:" + context]
+    if model:
+        parts.append("m:" + model)
+    return _digest("scope", *parts)[:16]
 
 
 def semantic_namespace_id(tenant_id: int, namespace: str) -> str:

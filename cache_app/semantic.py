@@ -20,7 +20,7 @@ from django.conf import settings
 from convostore import canonical, metrics
 from convostore.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 
-from . import keys
+from . import keys, semantic_guard
 from .redis_client import RedisUnavailable, evalsha, guarded
 from .semantic_deferred import ALIAS, defer_count, defer_hit, defer_script, run_pipeline
 from .semantic_index import (
@@ -33,6 +33,7 @@ from .semantic_index import (
     normalise,
     pack_record,
     probe_fields,
+    record_dtype,
     unpack_records,
 )
 
@@ -80,78 +81,106 @@ def _dimension_mismatch(scope_dim: int, got: int) -> ValidationFailed:
     )
 
 
-def cache_lookup(
-    *,
-    tenant_id: int,
-    namespace: str,
-    threshold: float,
-    embedding,
-    text: str | None = None,
-    context: str | None = None,
-    require_exact_text: bool = False,
-    now: float | None = None,
-) -> dict:
-    """``{"hit": true, response, similarity, entry_id, age_s}`` or ``{"hit": false}`` (also when Redis is down).
+def cache_lookup(*, tenant_id: int, namespace: str, threshold: float, embedding, model: str = "", text: str | None = None,
+                 context: str | None = None, require_exact_text: bool = False, guard: bool = True,
+                 now: float | None = None) -> dict:
+    """``{"hit": true, response, similarity, entry_id, age_s, threshold}`` or ``{"hit": false, threshold}``
+    (also when Redis is down); ``threshold`` is the one this lookup used.
 
-    ``embedding`` is the query vector (any length up to MAX_DIM; normalised here); ``text``, when given,
-    is kept for ``require_exact_text``.
-
-    One round trip: the Lua call returns the candidates' records and the bodies of the most-voted ones;
-    the counters, the hit's LRU bump and sweeping expired candidates are deferred (semantic_deferred).
+    ``embedding``: the query vector (normalised here); ``model``: the server embedder's cache_id when it
+    embedded ``text`` ("" for a gateway's vector), so two models' vectors never share a scope. One round
+    trip; counters, the hit's bump and sweeps are deferred (semantic_deferred). With ``guard`` a candidate
+    whose text disagrees on numbers, units, negations, dates or names (semantic_guard) is not a hit.
     """
-    # long: the one round trip's reply is parsed, scored and turned into deferred writes in one place, in order
     if require_exact_text and text is None:
         raise ValidationFailed("'require_exact_text' needs 'text'.", param="text", code="missing_required_parameter")
     query = query_vector(embedding)
     now = time.time() if now is None else now
-    scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
+    scope_id = keys.semantic_scope_id(tenant_id, namespace, context, model)
     skeys = keys.semantic_scope_keys(tenant_id, scope_id)
-    exact_text = text if require_exact_text else None
-    votes = MIN_VOTES if threshold >= VOTE_THRESHOLD else 1
-    args = [MEMBER_WIDTH, votes, vote_budget(), INLINE_BODIES, INLINE_BODY_BYTES, probe_fields(query)]
+    args = [MEMBER_WIDTH, MIN_VOTES if threshold >= VOTE_THRESHOLD else 1, vote_budget(), INLINE_BODIES, INLINE_BODY_BYTES,
+            probe_fields(query)]
     try:
         with guarded("semantic_lookup", ALIAS) as client:
-            (found,) = run_pipeline(client, lambda pipe: evalsha(pipe, "semantic_lookup", skeys[:4], args, ALIAS), force=False)
-            dim, members, blob, *inline = found
-            bodies = dict(zip(inline[::2], inline[1::2]))
-            dim = int(dim)
-            if dim and dim != query.shape[0]:
-                raise _dimension_mismatch(dim, query.shape[0])
-            if not dim:
-                defer_count(tenant_id, namespace, "misses")
-                metrics.semantic_cache_lookups.labels(outcome="miss").inc()
-                return {"hit": False}
-            records = unpack_records(blob, dim)
-            order, scores = best_candidates(records, query, now=now, threshold=threshold, text=exact_text)
-            expired = np.flatnonzero(records["expires"] <= now)[:16]
-            if expired.size:
-                defer_script("semantic_delete", skeys, [TABLES, *(_member(members, i) for i in expired)])
-            for position in range(min(len(order), 3)):
-                index = int(order[position])
-                member = _member(members, index)
-                body = bodies.get(index) or _fetch_body(client, skeys, member)
-                if body is None:
-                    continue  # deleted since the lookup read it
-                header, _, response = body.decode("utf-8").partition("\n")
-                meta = json.loads(header)
-                if exact_text is not None and meta.get("t") != exact_text:
-                    continue  # a text-digest collision
-                defer_hit(skeys, member, now)
-                defer_count(tenant_id, namespace, "hits")
-                metrics.semantic_cache_lookups.labels(outcome="hit").inc()
-                return {
-                    "hit": True,
-                    "response": json.loads(response),
-                    "similarity": round(min(float(scores[position]), 1.0), 6),
-                    "entry_id": keys.semantic_entry_id(scope_id, member),
-                    "age_s": round(max(now - meta["c"], 0.0), 3),
-                }
-            defer_count(tenant_id, namespace, "misses")
-            metrics.semantic_cache_lookups.labels(outcome="miss").inc()
-            return {"hit": False}
+            (reply,) = run_pipeline(client, lambda pipe: evalsha(pipe, "semantic_lookup", skeys, args, ALIAS), force=False)
+            candidates = _candidates(reply, query, skeys, threshold=threshold, now=now, text=text if require_exact_text else None)
+            _observe(tenant_id, namespace, candidates)
+            found = _first_hit(client, skeys, candidates, now=now, text=text, exact=require_exact_text, guard=guard)
     except RedisUnavailable:
         metrics.semantic_cache_lookups.labels(outcome="unavailable").inc()
-        return {"hit": False}
+        return {"hit": False, "threshold": threshold}
+    defer_count(tenant_id, namespace, "hits" if found else "misses")
+    metrics.semantic_cache_lookups.labels(outcome="hit" if found else "miss").inc()
+    if found is None:
+        return {"hit": False, "threshold": threshold}
+    member, similarity, meta, response = found
+    defer_hit(skeys, member, now)
+    return {"hit": True, "response": response, "similarity": similarity, "entry_id": keys.semantic_entry_id(scope_id, member),
+            "age_s": round(max(now - meta["c"], 0.0), 3), "threshold": threshold}
+
+
+class _Candidates:
+    """The scored candidates of one lookup reply: members, bodies returned inline, best-first order."""
+
+    def __init__(self, members: bytes, bodies: dict, order, scores, best: float | None):
+        self.members, self.bodies, self.order, self.scores, self.best = members, bodies, order, scores, best
+
+
+def _candidates(reply, query, skeys: list, *, threshold: float, now: float, text: str | None) -> _Candidates | None:
+    """Parse and score semantic_lookup.lua's reply; queue a sweep of the expired candidates it saw. None: empty scope."""
+    dim, members, blob, *inline = reply
+    dim = int(dim)
+    if dim and dim != query.shape[0]:
+        raise _dimension_mismatch(dim, query.shape[0])
+    if not dim or len(blob) != len(members) // MEMBER_WIDTH * record_dtype(dim).itemsize:
+        return None  # an empty scope, or records of another layout: never scored (the scope ages out)
+    records = unpack_records(blob, dim)
+    order, scores, best = best_candidates(records, query, now=now, threshold=threshold, text=text)
+    expired = np.flatnonzero(records["expires"] <= now)[:16]
+    if expired.size:
+        defer_script("semantic_delete", skeys, [TABLES, *(_member(members, i) for i in expired)])
+    return _Candidates(members, dict(zip(inline[::2], inline[1::2])), order, scores, best)
+
+
+def _first_hit(client, skeys, candidates: _Candidates | None, *, now: float, text: str | None, exact: bool, guard: bool):
+    """(member, similarity, header, response) of the best candidate that passes the text checks, or None."""
+    if candidates is None:
+        return None
+    for position in range(min(len(candidates.order), 3)):
+        index = int(candidates.order[position])
+        member = _member(candidates.members, index)
+        body = candidates.bodies.get(index) or _fetch_body(client, skeys, member)
+        if body is None:  # deleted since the lookup read it, or lost: never returned, removed
+            defer_script("semantic_delete", skeys, [TABLES, member])
+            continue
+        header, _, response = body.decode("utf-8").partition("\n")
+        meta = json.loads(header)
+        if exact and meta.get("t") != text:
+            continue  # a text-digest collision
+        if guard and text is not None and meta.get("t") is not None and not semantic_guard.agree(text, meta["t"]):
+            continue  # similar, but another number, negation, date or name
+        return member, round(min(float(candidates.scores[position]), 1.0), 6), meta, json.loads(response)
+    return None
+
+
+_metric_namespaces: set[str] = set()
+
+
+def _observe(tenant_id: int, namespace: str, candidates: _Candidates | None) -> None:
+    """The best live candidate's similarity, per namespace (how close the misses are)."""
+    if candidates is not None and candidates.best is not None:
+        metrics.semantic_best_similarity.labels(tenant=str(tenant_id), namespace=_metric_namespace(namespace)).observe(candidates.best)
+
+
+def _metric_namespace(namespace: str) -> str:
+    """The namespace as a metric label: the first SEMANTIC_METRIC_NAMESPACES seen by this process, then "other"
+    (namespaces are client strings; Prometheus must not get one series per string)."""
+    if namespace in _metric_namespaces:
+        return namespace
+    if len(_metric_namespaces) < int(settings.CONVOSTORE.get("SEMANTIC_METRIC_NAMESPACES", 100)):
+        _metric_namespaces.add(namespace)
+        return namespace
+    return "other"
 
 
 def _member(members: bytes, index: int) -> str:
@@ -170,13 +199,17 @@ def cache_store(
     namespace: str,
     response,
     embedding,
+    model: str = "",
     text: str | None = None,
     ttl_s: int | None = None,
     context: str | None = None,
     conversation_id: str | None = None,
     now: float | None = None,
 ) -> dict:
-    """Store one entry in its scope (evicting the least recently used over the cap); 201 body."""
+    """Store one entry in its scope (evicting the least recently used over the cap); the 201 body.
+
+    ``embedding`` and ``model`` as for cache_lookup; ``text`` is kept for require_exact_text and the guard.
+    """
     # long: entry id allocation retries and the deferred counters belong to the same round trip
     body_json = canonical.dumps(response)
     if len(body_json.encode("utf-8")) > max_response_bytes():
@@ -187,7 +220,7 @@ def cache_store(
     expires_at = now + ttl_s
     record = pack_record(vector, expires_at=expires_at, text=text)
     header = json.dumps({"c": round(now, 3), "t": text, "v": conversation_id}, separators=(",", ":"))
-    scope_id = keys.semantic_scope_id(tenant_id, namespace, context)
+    scope_id = keys.semantic_scope_id(tenant_id, namespace, context, model)
     skeys = keys.semantic_scope_keys(tenant_id, scope_id)
     args = [vector.shape[0], now, ttl_s * 1000, scope_cap(), TABLES, record, header + "\n" + body_json, expires_at]
     conv_key = keys.semantic_conversation_entries(tenant_id, keys.semantic_conversation_id(tenant_id, conversation_id)) if conversation_id else None

@@ -111,17 +111,20 @@ def unpack_records(blob: bytes, dim: int) -> np.ndarray:
 
 
 def best_candidates(records: np.ndarray, query: np.ndarray, *, now: float, threshold: float, text: str | None = None):
-    """Indices of live candidates at or above ``threshold``, best first, and their similarities."""
+    """Indices of live candidates at or above ``threshold``, best first, their similarities, and the best
+    similarity of any live candidate (None when there is none), threshold or not."""
     if records.shape[0] == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), None
     vectors = records["vec"].astype(np.float32)
     norms = np.linalg.norm(vectors, axis=1)
     # float16 storage shifts similarities by ~1e-4; renormalising and a small tolerance keep exact
     # duplicates at 1.0 so that threshold 1.0 still matches them.
     sims = np.minimum((vectors @ query) / np.where(norms > 0, norms, 1.0), 1.0)
-    keep = (records["expires"] > now) & (sims >= threshold - 5e-4)
+    live = records["expires"] > now
+    best = float(sims[live].max()) if live.any() else None
+    keep = live & (sims >= threshold - 5e-4)
     if text is not None:
         keep &= records["text"] == np.uint64(text_digest(text))
     idx = np.flatnonzero(keep)
     idx = idx[np.argsort(-sims[idx], kind="stable")]
-    return idx, sims[idx]
+    return idx, sims[idx], best

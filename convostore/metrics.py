@@ -25,9 +25,21 @@ estimated_input_tokens = Histogram(
 apc_fingerprint_changes = Counter("apc_fingerprint_changes_total", "Context prefix fingerprints that changed.")
 lifecycle_conversations = Counter("lifecycle_conversations_total", "Conversations handled by lifecycle runs.", ["kind"])
 archived_bytes = Counter("archived_bytes_total", "Bytes archived, raw and as stored.", ["form"])
+semantic_best_similarity = Histogram(
+    "semantic_cache_best_similarity",
+    "Cosine similarity of the best live candidate of a semantic-cache lookup (hit or miss; lookups with no candidate are not observed).",
+    ["tenant", "namespace"],
+    buckets=(0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.93, 0.94, 0.95, 0.97, 0.99, 1.0),
+)
 semantic_cache_lookups = Counter("semantic_cache_lookups_total", "Semantic cache lookups by outcome.", ["outcome"])
 task_duration = Histogram("task_duration_seconds", "Celery task durations.", ["task"])
 task_failures = Counter("task_failures_total", "Celery task failures.", ["task"])
+gateway_upstream_calls = Counter("gateway_upstream_calls_total", "Gateway upstream calls by API kind and outcome (ok or the status answered).", ["api", "outcome"])
+gateway_upstream_latency = Histogram(
+    "gateway_upstream_latency_ms", "Time to a whole non-streaming upstream answer, in milliseconds.", ["api"],
+    buckets=(10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000),
+)
+gateway_tokens = Counter("gateway_tokens_total", "Upstream tokens spent through the gateway, by API-key id.", ["api_key", "kind"])
 
 # Label values known in advance, so their series exist (at 0) before the first event.
 KNOWN_LABELS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import re
 import uuid
 from contextlib import contextmanager
 
@@ -55,8 +56,28 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientErrorOneLine(logging.Filter):
+    """On django.request: a 4xx (an admin 403, a 404) is the client's doing — log its line without the traceback."""
+
+    def filter(self, record):
+        if 400 <= getattr(record, "status_code", 0) < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+# What a caller may choose as its request id: 1–64 characters, letters, digits and ._:- (a UUID, a trace
+# id, "req_…"); anything else (spaces, quotes, control characters, longer) is replaced by a new id.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's X-Request-ID when it matches REQUEST_ID in full, else a new 32-hex-digit id."""
+    return header if header and REQUEST_ID.fullmatch(header) else uuid.uuid4().hex
+
+
 class RequestContextMiddleware:
-    """Gives every request an id (X-Request-ID in, or a new one), binds it for logs and echoes it back."""
+    """Gives every request an id (a safe X-Request-ID in, or a new one), binds it for logs and echoes it back."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -67,7 +88,7 @@ class RequestContextMiddleware:
         return None
 
     def __call__(self, request):
-        request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        request_id = request_id_from(request.headers.get("X-Request-ID"))
         request.log_context = {"request_id": request_id}
         with scope(request_id=request_id), span("http " + request.method, path=request.path):
             try:

@@ -1,10 +1,13 @@
-"""The one OpenAI-compatible client: the official ``openai`` SDK, for summaries, embeddings and relevance gates.
+"""The one OpenAI-compatible client: the official ``openai`` SDK, for summaries, embeddings, relevance gates and
+the upstream model servers of gateway mode.
 
-Any server with OpenAI's ``/v1/chat/completions`` or ``/v1/embeddings`` (OpenAI, vLLM, llama.cpp, TGI,
-TEI, …) is reached through ``openai.OpenAI`` with its base URL, key, timeout and retries: the SDK owns
-the connection pool and the retry policy (exponential backoff with jitter on connection errors,
-timeouts, 408, 409, 429 and 5xx, honouring ``Retry-After``; never on other 4xx). Clients are reused:
-one per (base URL, key, timeout, retries) and process.
+Any server with OpenAI's ``/v1/chat/completions``, ``/v1/responses`` or ``/v1/embeddings`` (OpenAI, vLLM,
+llama.cpp, TGI, TEI, …) is reached through ``openai.OpenAI`` with its base URL, key, timeouts and retries:
+the SDK owns the connection pool and the retry policy (exponential backoff with jitter on connection
+errors, timeouts, 408, 409, 429 and 5xx, honouring ``Retry-After``; never on other 4xx). One client per
+configuration and process, shared across threads. Nothing is taken from ``OPENAI_*`` environment
+variables: no key means no ``Authorization`` header (pass ``request_headers(client)`` with each call), and
+no organization or project header is sent.
 
 Errors are the SDK's: ``openai.APIStatusError`` (the server answered an error status),
 ``openai.APITimeoutError``, ``openai.APIConnectionError`` — all ``openai.OpenAIError``, also reachable as
@@ -18,13 +21,14 @@ endpoint is configured.
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import openai
 
-NO_KEY = "no-key"  # the SDK requires a key; servers that need none ignore this one
+_clients: dict[tuple, openai.OpenAI] = {}
+_lock = threading.Lock()
 
 
 def sdk():
@@ -39,12 +43,35 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-@lru_cache(maxsize=64)
-def client(*, base_url: str, api_key: str = "", timeout: float = 30.0, max_retries: int = 2) -> openai.OpenAI:
-    """The SDK client for ``base_url`` (ending in ``/v1``); ``timeout`` in seconds per attempt."""
+def openai_client(*, base_url: str, api_key: str | None, timeout_s: float, connect_timeout_s: float | None = None,
+                  max_retries: int = 2) -> openai.OpenAI:
+    """The shared SDK client for ``base_url`` (ending in ``/v1``); timeouts in seconds per attempt."""
     if not base_url:
-        raise sdk().OpenAIError("no OpenAI-compatible base URL is configured (CONVOSTORE_OPENAI_BASE_URL)")
-    return sdk().OpenAI(base_url=base_url.rstrip("/"), api_key=api_key or NO_KEY, timeout=timeout, max_retries=max_retries)
+        raise sdk().OpenAIError("no OpenAI-compatible base URL is configured")
+    connect = timeout_s if connect_timeout_s is None else connect_timeout_s
+    key = (base_url.rstrip("/"), api_key or "", float(timeout_s), float(connect), int(max_retries))
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = sdk().OpenAI(
+                base_url=key[0],
+                api_key=api_key or "",
+                timeout=sdk().Timeout(timeout_s, connect=connect),
+                max_retries=max_retries,
+                _enforce_credentials=False,  # a server without a key (vLLM, llama.cpp) is a normal case here
+            )
+            client.organization = None  # never forward OPENAI_ORG_ID / OPENAI_PROJECT_ID of this process
+            client.project = None
+            _clients[key] = client
+    return client
+
+
+def request_headers(client: openai.OpenAI) -> dict:
+    """Per-call headers: an explicitly omitted ``Authorization`` when the client has no key (the SDK insists)."""
+    return {} if client.api_key else {"Authorization": sdk().omit}
 
 
 def chat_text(*, base_url: str, api_key: str, model: str, messages: list[dict], max_tokens: int, timeout: float,
@@ -53,9 +80,9 @@ def chat_text(*, base_url: str, api_key: str, model: str, messages: list[dict], 
 
     Raises openai.OpenAIError when the call fails after the retries, ValueError when the answer has no text.
     """
-    completion = client(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries).chat.completions.create(
-        model=model, messages=messages, temperature=0, max_tokens=max_tokens
-    )
+    client = openai_client(base_url=base_url, api_key=api_key, timeout_s=timeout, max_retries=retries)
+    completion = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=max_tokens,
+                                                extra_headers=request_headers(client))
     text = completion.choices[0].message.content if completion.choices else None
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the endpoint answered an empty completion")
@@ -68,7 +95,7 @@ def embeddings(*, base_url: str, api_key: str, model: str, texts: list[str], dim
 
     Raises openai.OpenAIError when the call fails after the retries.
     """
-    answer = client(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=retries).embeddings.create(
-        model=model, input=texts, dimensions=dimensions, encoding_format="float"
-    )
+    client = openai_client(base_url=base_url, api_key=api_key, timeout_s=timeout, max_retries=retries)
+    answer = client.embeddings.create(model=model, input=texts, dimensions=dimensions, encoding_format="float",
+                                      extra_headers=request_headers(client))
     return answer.model_dump()

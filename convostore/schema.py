@@ -28,7 +28,9 @@ ERROR_STATUSES = {
     "413": "Item or body too large.",
     "422": "Well-formed but unprocessable.",
     "429": "Rate limit exceeded for this key.",
+    "502": "The upstream model server failed, refused ConvoStore's credentials, or is not allowed (gateway).",
     "503": "The database is unavailable.",
+    "504": "The upstream model server timed out (gateway).",
 }
 
 

@@ -1,10 +1,10 @@
-"""Root URLconf: API under /v1, admin, schema and docs, health probes."""
+"""Root URLconf: API under /v1, admin, schema and docs (Swagger UI, served offline), health probes."""
 
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import exposition, health
 
@@ -12,10 +12,10 @@ urlpatterns = [
     path("v1/", include("sessions_app.api.urls")),
     path("v1/", include("sessions_app.api.cache_urls")),
     path("v1/", include("sessions_app.api.openai_urls")),
+    path("v1/", include("sessions_app.gateway.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", exposition.metrics_view, name="metrics"),

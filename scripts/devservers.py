@@ -2,7 +2,7 @@
 
 Only this launcher knows about "embedded"; the app reads DATABASE_URL / REDIS_URL like anywhere else.
 
-    python scripts/devservers.py run             # services + migrate + gunicorn + celery worker + beat
+    python scripts/devservers.py run             # services + migrate + convostore-serve + celery worker + beat
     python scripts/devservers.py test [ARGS…]    # throwaway services + pytest ARGS
     python scripts/devservers.py exec CMD…       # services + any command (benchmarks)
     python scripts/devservers.py manage ARGS…    # manage.py ARGS against the stack `run` started (make manage)
@@ -306,7 +306,7 @@ def command_run() -> int:
     with Services(STATE, allow_fake_redis=True) as env:
         env.setdefault("DJANGO_SETTINGS_MODULE", "convostore.settings.base")
         env.setdefault("DJANGO_SECRET_KEY", secret_file(STATE / "secret_key", lambda: secrets.token_urlsafe(48)))
-        # gunicorn workers and Celery report /metrics together through one multiprocess directory.
+        # Server workers and Celery report /metrics together through one multiprocess directory.
         metrics_dir = STATE / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()
@@ -315,12 +315,11 @@ def command_run() -> int:
         manage(env, "collectstatic", "--no-input", "-v", "0")
         manage(env, "demo_setup", "--state-dir", str(STATE))
         stack_env = stack_env_write(env)
-        port = env.get("PORT", "8000")
-        workers = env.get("WEB_CONCURRENCY", "3")
+        port = env.get("PORT") or "8000"
         bin_dir = Path(sys.executable).parent
         children = [
-            subprocess.Popen([str(bin_dir / "gunicorn"), "convostore.wsgi", "-c", "python:convostore.gunicorn_conf",
-                              "-b", f"127.0.0.1:{port}", "-w", workers, "--access-logfile", "-"], env=env, cwd=ROOT),
+            # The production server, as deployments run it (WEB_CONCURRENCY workers; docs/operations.md).
+            subprocess.Popen([str(bin_dir / "convostore-serve"), "--bind", f"127.0.0.1:{port}", "--access-log"], env=env, cwd=ROOT),
             subprocess.Popen([str(bin_dir / "celery"), "-A", "convostore", "worker", "-l", "info", "-c", "1"], env=env, cwd=ROOT),
             subprocess.Popen([str(bin_dir / "celery"), "-A", "convostore", "beat", "-l", "info", "-s", str(STATE / "celerybeat")],
                              env=env, cwd=ROOT),

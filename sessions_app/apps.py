@@ -13,6 +13,7 @@ class SessionsAppConfig(AppConfig):
 
         from . import signals  # noqa: F401  (Django's idiom: receivers connect once the app registry is ready)
         from . import tasks  # noqa: F401  (registers the tasks now, so their metric series exist in every process)
+        from .gateway import routes  # noqa: F401  (registers the default-route system check)
 
         from .tier_metrics import TierCollector
 

@@ -72,6 +72,8 @@ def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
     tenant_id = _TENANT_OF_KEY.get(key_hash)
     extra_keys = also(tenant_id) if (also is not None and tenant_id is not None) else []
     cached, extra_values, rate_count = api_keys.key_entry_read(key_hash, extra_keys)
+    if cached is not None and set(cached["tenant"]) != set(_TENANT_FIELDS):
+        cached = None  # written before a Tenant column was added, or damaged: a miss, Postgres answers
     if cached is not None:
         _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
     if cached is not None and cached["tenant"]["id"] == tenant_id:

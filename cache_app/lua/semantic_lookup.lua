@@ -1,5 +1,6 @@
 -- semantic_lookup: read the candidate buckets of one semantic-cache scope in one call.
 --
+-- KEYS[1…7]  meta, bucket, vector, body, lru, expiry and hits keys (see semantic_store.lua):
 -- KEYS[1]  meta hash     dim (vector dimension of the scope)
 -- KEYS[2]  bucket hash   field = table byte .. 16-bit signature (big-endian) -> concatenated members
 -- KEYS[3]  vector hash   member (8 hex digits) -> packed record (see cache_app/semantic_index.py)
@@ -11,11 +12,30 @@
 -- ARGV[6]  bucket fields to probe, 3 bytes each, concatenated
 --
 -- A candidate's votes are the number of probed buckets (one per table at most) that list it. Returns
--- {dim (0 when the scope is empty), concatenated members, concatenated records, i1, body1, i2, body2, …}
--- with members and records fixed width, deduplicated, only those whose record still exists, followed by
--- (0-based candidate index, body) pairs for the most-voted candidates whose body is short enough.
+-- {dim (0 when the scope is empty or partial), concatenated members, concatenated records, i1, body1,
+-- i2, body2, …} with members and records fixed width, deduplicated, only those whose record still
+-- exists, followed by (0-based candidate index, body) pairs for the most-voted candidates whose body is
+-- short enough. A partial scope (see scope_complete) is deleted here and answers as empty: a miss.
+
+-- Same in semantic_lookup/store.lua: a scope is complete when the vector, body, lru and expiry
+-- structures hold the same number of entries and, if any, the meta and the bucket hash exist (an
+-- empty scope is its meta alone). Redis may drop any key, or a field, at any moment.
+local function scope_complete(dim)
+  local n = redis.call('HLEN', KEYS[3])
+  if redis.call('HLEN', KEYS[4]) ~= n or redis.call('ZCARD', KEYS[5]) ~= n or redis.call('ZCARD', KEYS[6]) ~= n then
+    return false
+  end
+  if n == 0 then
+    return redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[7]) == 0
+  end
+  return dim ~= false and redis.call('EXISTS', KEYS[2]) == 1
+end
 
 local dim = redis.call('HGET', KEYS[1], 'dim')
+if not scope_complete(dim) then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+  return {0, '', ''}
+end
 if not dim then
   return {0, '', ''}
 end

@@ -12,12 +12,31 @@
 -- ARGV[9]  member: 8 random hex digits chosen by the caller
 --
 -- Returns {-1, scope dim} on a dimension mismatch, {-2} when the member is taken (nothing written in
--- either case), else {member, evicted, expired}.
+-- either case), else {member, evicted, expired}. A partial scope (see scope_complete) is deleted first
+-- and the entry starts a new one: no store extends a partial scope.
+
+-- Same in semantic_lookup/store.lua: a scope is complete when the vector, body, lru and expiry
+-- structures hold the same number of entries and, if any, the meta and the bucket hash exist (an
+-- empty scope is its meta alone). Redis may drop any key, or a field, at any moment.
+local function scope_complete(dim)
+  local n = redis.call('HLEN', KEYS[3])
+  if redis.call('HLEN', KEYS[4]) ~= n or redis.call('ZCARD', KEYS[5]) ~= n or redis.call('ZCARD', KEYS[6]) ~= n then
+    return false
+  end
+  if n == 0 then
+    return redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[7]) == 0
+  end
+  return dim ~= false and redis.call('EXISTS', KEYS[2]) == 1
+end
 
 local dim, now, ttl_ms, cap, tables = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local width = 8
 
 local current = redis.call('HGET', KEYS[1], 'dim')
+if not scope_complete(current) then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+  current = false
+end
 if current and tonumber(current) ~= dim then
   return {-1, tonumber(current)}
 end

@@ -1,15 +1,33 @@
 -- window_join: resolve's read — the window's items up to a seq, already joined for a JSON array, with their tokens.
 --
 -- KEYS[1]  window list   entries "<seq>:<tokens>:<canonical json>", oldest first
--- KEYS[2]  meta hash     v, last, tok, full (see window_append.lua)
+-- KEYS[2]  meta hash     v, last, tok, full, n, first, tail (see window_append.lua)
 -- ARGV[1]  TTL in seconds to renew on a hit
 -- ARGV[2]  highest seq wanted
 --
--- Returns {} when absent, else {version, last seq, full, token sum of the kept items, kept count,
--- "<json>,<json>,…" of the kept items}. Joining here keeps the caller from decoding every entry.
+-- Returns {} when absent or partial (a partial window is deleted here), else {version, last seq, full,
+-- token sum of the kept items, kept count, "<json>,<json>,…" of the kept items}. Joining here keeps the
+-- caller from decoding every entry.
 
-local meta = redis.call('HMGET', KEYS[2], 'v', 'last', 'full')
-if not meta[1] then
+-- Same in window_read/join/append/rebuild.lua: every meta field is there and the list agrees with it.
+local FIELDS = {'v', 'last', 'tok', 'full', 'n', 'first', 'tail'}
+local function seq_of(entry)
+  local colon = entry and string.find(entry, ':', 1, true)
+  return colon and string.sub(entry, 1, colon - 1)
+end
+local function complete(meta)
+  for i = 1, #FIELDS do
+    if not meta[i] then return false end
+  end
+  local n = tonumber(meta[5])
+  if redis.call('LLEN', KEYS[1]) ~= n then return false end
+  if n == 0 then return true end
+  return seq_of(redis.call('LINDEX', KEYS[1], 0)) == meta[6] and seq_of(redis.call('LINDEX', KEYS[1], -1)) == meta[7]
+end
+
+local meta = redis.call('HMGET', KEYS[2], unpack(FIELDS))
+if not complete(meta) then
+  redis.call('DEL', KEYS[1], KEYS[2])
   return {}
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -27,4 +45,4 @@ for i = 1, #entries do
     parts[count] = string.sub(entry, b + 1)
   end
 end
-return {meta[1], meta[2], meta[3], tokens, count, table.concat(parts, ',')}
+return {meta[1], meta[2], meta[4], tokens, count, table.concat(parts, ',')}

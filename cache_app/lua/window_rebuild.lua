@@ -1,7 +1,7 @@
--- window_rebuild: replace a conversation's hot window with one read from Postgres, only if it is newer.
+-- window_rebuild: replace a conversation's hot window with one read from Postgres, unless a complete one is as new.
 --
 -- KEYS[1]  window list   entries "<seq>:<tokens>:<canonical json>", oldest first
--- KEYS[2]  meta hash     v, last, tok, full (see window_append.lua)
+-- KEYS[2]  meta hash     v, last, tok, full, n, first, tail (see window_append.lua)
 -- ARGV[1]  version the rebuild was read at
 -- ARGV[2]  last seq at that version
 -- ARGV[3]  context tokens at that version
@@ -9,17 +9,39 @@
 -- ARGV[5]  TTL in seconds
 -- ARGV[6…] entries, oldest first (already cut to the window size)
 --
--- Returns 1 written, 0 skipped because the window there is at the same or a newer version.
+-- Returns 1 written, 0 skipped because a complete window at the same or a newer version is there. A
+-- partial window counts as absent: it is replaced whatever version its meta claims.
 
-local current = redis.call('HGET', KEYS[2], 'v')
-if current and tonumber(current) >= tonumber(ARGV[1]) then
+-- Same in window_read/join/append/rebuild.lua: every meta field is there and the list agrees with it.
+local FIELDS = {'v', 'last', 'tok', 'full', 'n', 'first', 'tail'}
+local function seq_of(entry)
+  local colon = entry and string.find(entry, ':', 1, true)
+  return colon and string.sub(entry, 1, colon - 1)
+end
+local function complete(meta)
+  for i = 1, #FIELDS do
+    if not meta[i] then return false end
+  end
+  local n = tonumber(meta[5])
+  if redis.call('LLEN', KEYS[1]) ~= n then return false end
+  if n == 0 then return true end
+  return seq_of(redis.call('LINDEX', KEYS[1], 0)) == meta[6] and seq_of(redis.call('LINDEX', KEYS[1], -1)) == meta[7]
+end
+
+local meta = redis.call('HMGET', KEYS[2], unpack(FIELDS))
+if complete(meta) and tonumber(meta[1]) >= tonumber(ARGV[1]) then
   return 0
 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 for i = 6, #ARGV do
   redis.call('RPUSH', KEYS[1], ARGV[i])
 end
-redis.call('HSET', KEYS[2], 'v', ARGV[1], 'last', ARGV[2], 'tok', ARGV[3], 'full', ARGV[4])
+local n = #ARGV - 5
+local first, tail = '0', '0'
+if n > 0 then
+  first, tail = seq_of(ARGV[6]), seq_of(ARGV[#ARGV])
+end
+redis.call('HSET', KEYS[2], 'v', ARGV[1], 'last', ARGV[2], 'tok', ARGV[3], 'full', ARGV[4], 'n', n, 'first', first, 'tail', tail)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1

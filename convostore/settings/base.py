@@ -2,7 +2,7 @@
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 
-from convostore.env import BASE_DIR, env
+from convostore.env import BASE_DIR, env, required
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -64,7 +64,9 @@ TEMPLATES = [
 
 # Postgres is the system of record. Timeouts keep a sick database from hanging
 # requests: a stuck statement or lock answers 503 instead.
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/convostore")}
+# No default: a missing DATABASE_URL must never reach whatever Postgres listens on 127.0.0.1:5432.
+DATABASES = {"default": env.db_url_config(required(
+    "DATABASE_URL", "postgres://USER:PASSWORD@HOST:PORT/DB of a Postgres with pgvector (`make run` starts one)"))}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].update(
     {
@@ -80,7 +82,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis layers: each has its own django-redis alias and may point at its own URL.
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_URL = required("REDIS_URL", "redis://HOST:PORT/DB (`make run` starts one)")
 _REDIS_OPTIONS = {
     "CLIENT_CLASS": "django_redis.client.DefaultClient",
     "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
@@ -157,13 +159,16 @@ CONVOSTORE = {
     "EVICT_AFTER_SECONDS": env.int("CONVOSTORE_EVICT_AFTER_SECONDS", default=1800),
     "HOT_MAX_BYTES": env.int("CONVOSTORE_HOT_MAX_BYTES", default=256 * 1024 * 1024),
     "SUMMARISER": env("CONVOSTORE_SUMMARISER", default="archive_app.summarisers.ExtractiveSummariser"),
-    "EMBEDDER": env("CONVOSTORE_EMBEDDER", default="archive_app.embedders.HashingEmbedder"),
+    # The local static model (archive_app.local_embedder, 256-d, numpy only) unless another embedder is named:
+    # archive_app.embedders.OpenAICompatibleEmbedder for an endpoint, archive_app.embedders.HashingEmbedder.
+    # EMBEDDING_DIM is the vector columns' dimension (the migration reads it): the configured model's.
+    "EMBEDDER": env("CONVOSTORE_EMBEDDER", default="archive_app.local_embedder.LocalEmbedder"),
     "EMBEDDING_DIM": env.int("CONVOSTORE_EMBEDDING_DIM", default=256),
     "OPENAI_BASE_URL": env("CONVOSTORE_OPENAI_BASE_URL", default=""),
     "OPENAI_API_KEY": env("CONVOSTORE_OPENAI_API_KEY", default=""),
     "SUMMARY_MODEL": env("CONVOSTORE_SUMMARY_MODEL", default="gpt-4o-mini"),
     "EMBEDDING_MODEL": env("CONVOSTORE_EMBEDDING_MODEL", default="text-embedding-3-small"),
-    "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.92),
+    "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.93),  # bench/semantic_quality.py: the local model at <= 1 % false hits
     "METRICS_TOKEN": env("CONVOSTORE_METRICS_TOKEN", default=""),
     "METRICS_ALLOW": env.list("CONVOSTORE_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"]),
     "RATE_LIMIT_PER_MINUTE": env.int("CONVOSTORE_RATE_LIMIT_PER_MINUTE", default=60000),
@@ -171,6 +176,7 @@ CONVOSTORE = {
     "SEMANTIC_MAX_ENTRIES_PER_SCOPE": env.int("CONVOSTORE_SEMANTIC_MAX_ENTRIES_PER_SCOPE", default=10000),
     "SEMANTIC_MAX_RESPONSE_BYTES": env.int("CONVOSTORE_SEMANTIC_MAX_RESPONSE_BYTES", default=1048576),
     "SEMANTIC_VOTE_BUDGET": env.int("CONVOSTORE_SEMANTIC_VOTE_BUDGET", default=64),
+    "SEMANTIC_METRIC_NAMESPACES": env.int("CONVOSTORE_SEMANTIC_METRIC_NAMESPACES", default=100),
     "EMBEDDING_CACHE_TTL_SECONDS": env.int("CONVOSTORE_EMBEDDING_CACHE_TTL_SECONDS", default=86400),
     "EMBEDDER_TIMEOUT_SECONDS": env.float("CONVOSTORE_EMBEDDER_TIMEOUT_SECONDS", default=10.0),
     "SUMMARY_TIMEOUT_SECONDS": env.float("CONVOSTORE_SUMMARY_TIMEOUT_SECONDS", default=30.0),
@@ -188,6 +194,23 @@ CONVOSTORE = {
     "SEGMENT_MAX_ITEMS": env.int("CONVOSTORE_SEGMENT_MAX_ITEMS", default=1024),
     "SEGMENT_MAX_BYTES": env.int("CONVOSTORE_SEGMENT_MAX_BYTES", default=4 * 1024 * 1024),
     "SEGMENT_STORAGE": env("CONVOSTORE_SEGMENT_STORAGE", default=""),
+    # convostore-serve: a request body must arrive within this (else 408); a streaming answer's reader that
+    # accepts nothing for this long is dropped.
+    "SERVE_BODY_TIMEOUT_SECONDS": env.float("CONVOSTORE_SERVE_BODY_TIMEOUT_SECONDS", default=60.0),
+    "SERVE_SEND_TIMEOUT_SECONDS": env.float("CONVOSTORE_SERVE_SEND_TIMEOUT_SECONDS", default=60.0),
+}
+
+# Gateway mode (POST /v1/responses): the deployment's default upstream model server, used for every model
+# name no tenant ModelRoute names. Keys are only ever read from the environment variable named here.
+CONVOSTORE_UPSTREAM = {
+    "URL": env("CONVOSTORE_UPSTREAM_URL", default=""),  # OpenAI-compatible base URL ending in /v1; empty = no default route
+    "API": env("CONVOSTORE_UPSTREAM_API", default="chat_completions"),  # or "responses"
+    "API_KEY_ENV": env("CONVOSTORE_UPSTREAM_API_KEY_ENV", default=""),  # CONVOSTORE_UPSTREAM_KEY_*; empty = no key
+    "CONTEXT_WINDOW": env.int("CONVOSTORE_UPSTREAM_CONTEXT_WINDOW", default=32768),
+    "ALLOWED_HOSTS": env.list("CONVOSTORE_UPSTREAM_ALLOWED_HOSTS", default=[]),  # host[:port]; empty = the host of URL
+    "TIMEOUT_SECONDS": env.float("CONVOSTORE_UPSTREAM_TIMEOUT_SECONDS", default=300.0),
+    "CONNECT_TIMEOUT_SECONDS": env.float("CONVOSTORE_UPSTREAM_CONNECT_TIMEOUT_SECONDS", default=5.0),
+    "MAX_RETRIES": env.int("CONVOSTORE_UPSTREAM_MAX_RETRIES", default=2),
 }
 
 REST_FRAMEWORK = {
@@ -208,7 +231,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -223,7 +245,10 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "convostore.observability.ContextFilter"}},
+    "filters": {
+        "context": {"()": "convostore.observability.ContextFilter"},
+        "client_error_one_line": {"()": "convostore.observability.ClientErrorOneLine"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -241,6 +266,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["client_error_one_line"]},
         "openai": {"level": "INFO"},
         "httpx": {"level": "INFO"},
         "httpcore": {"level": "INFO"},

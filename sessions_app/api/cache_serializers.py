@@ -45,6 +45,13 @@ class LookupInputSerializer(serializers.Serializer):
     threshold = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
     context = _text(required=False, allow_null=True, max_length=256)
     require_exact_text = serializers.BooleanField(required=False, default=False)
+    guard = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A hit also needs the stored text to agree on numbers, units, negations, dates and names "
+        "(default: the namespace's calibration, else on).",
+    )
 
     def validate(self, attrs):
         if attrs.get("text") is None and attrs.get("embedding") is None:
@@ -77,6 +84,7 @@ class LookupOutputSerializer(serializers.Serializer):
     similarity = serializers.FloatField(required=False)
     entry_id = serializers.CharField(required=False)
     age_s = serializers.FloatField(required=False)
+    threshold = serializers.FloatField(help_text="The threshold this lookup used: the request's, the namespace's calibrated one, or the tenant's.")
 
 
 class StoreOutputSerializer(serializers.Serializer):

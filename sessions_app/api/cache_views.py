@@ -53,11 +53,11 @@ class SemanticLookupApi(APIView):
     def post(self, request):
         data = _input(s.LookupInputSerializer, request)
         tenant = request.user.tenant
-        threshold = data.get("threshold")
         body = caches.semantic_lookup(
-            tenant_id=tenant.pk,
+            tenant=tenant,
             namespace=data["namespace"],
-            threshold=tenant.semantic_threshold if threshold is None else threshold,
+            threshold=data.get("threshold"),
+            guard=data.get("guard"),
             text=data.get("text"),
             embedding=data.get("embedding"),
             context=data.get("context"),

@@ -95,9 +95,14 @@ def conversation_deleted_shape(conversation_id: str) -> dict:
 
 
 def response_shape(response, output_entries) -> dict:
-    """A stored response as the Responses API's ``response`` object (fields ConvoStore does not keep are defaults)."""
-    created = unix(response.created_at)
-    return {
+    """A stored response as the Responses API's ``response`` object.
+
+    Responses created through POST /v1/responses echo their request (instructions, tools, metadata and
+    ``params``); ones stored natively, or before those were kept, answer OpenAI's defaults. ``conversation``
+    is null unless the create named one (native responses always name theirs).
+    """
+    created, params = unix(response.created_at), response.params or {}
+    shape = {
         "id": response.response_id,
         "object": "response",
         "created_at": created,
@@ -105,23 +110,37 @@ def response_shape(response, output_entries) -> dict:
         "status": response.status,
         "background": False,
         "error": None,
-        "incomplete_details": None,
-        "instructions": None,
-        "max_output_tokens": None,
-        "metadata": {},
+        "incomplete_details": params.get("incomplete_details"),
+        "instructions": response.instructions,
+        "max_output_tokens": params.get("max_output_tokens"),
+        "metadata": response.metadata or {},
         "model": response.model,
         "output": [item_shape(entry.raw) for entry in output_entries],
-        "parallel_tool_calls": True,
+        "parallel_tool_calls": params.get("parallel_tool_calls", True),
         "previous_response_id": response.previous_response_id or None,
-        "conversation": {"id": response.conversation.conversation_id},
-        "store": True,
-        "temperature": None,
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": None,
-        "truncation": "disabled",
+        "conversation": _conversation_of(response, params),
+        "store": params.get("store", True),
+        "temperature": params.get("temperature"),
+        "tool_choice": params.get("tool_choice", "auto"),
+        "tools": response.tools or [],
+        "top_p": params.get("top_p"),
+        "truncation": params.get("truncation", "disabled"),
         "usage": response.usage,
     }
+    for name in ECHOED_WHEN_SENT:
+        if params.get(name) is not None:
+            shape[name] = params[name]
+    return shape
+
+
+def _conversation_of(response, params: dict) -> dict | None:
+    if "conversation" in params:
+        return {"id": params["conversation"]} if params["conversation"] else None
+    return {"id": response.conversation.conversation_id}
+
+
+# Request fields the Responses object carries only when the create sent them.
+ECHOED_WHEN_SENT = ("text", "reasoning", "user", "safety_identifier", "prompt_cache_key")
 
 
 def response_deleted_shape(response_id: str) -> dict:

@@ -21,7 +21,7 @@ TAGS = [
 # Every /v1 operation can answer 401 (no or bad key), 429 (rate limit) and 503 (database or cache down),
 # and one with a path parameter 404 (a value no route matches, e.g. with a newline); these are the others
 # it can answer. 400: ids, parameters or body invalid; 404: a named resource missing; 409: a write
-# conflict; 413: body or item too large; 422: well-formed but not servable.
+# conflict; 413: body or item too large; 422: well-formed but not servable; 502/504: the gateway's upstream.
 OPERATION_ERRORS = {
     "sessions_append": "400 409 413",
     "sessions_responses_store": "400 404 409 413",
@@ -47,6 +47,7 @@ OPERATION_ERRORS = {
     "openai_conversation_items_list": "400 404",
     "openai_conversation_items_retrieve": "400 404",
     "openai_conversation_items_delete": "400 404 409",
+    "openai_responses_create": "400 404 409 413 422 502 504",
     "openai_responses_retrieve": "400 404 422",
     "openai_responses_delete": "400 404",
     "openai_responses_input_items_list": "400 404",

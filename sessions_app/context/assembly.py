@@ -174,7 +174,9 @@ def _recalled_prefix(recalled, share: int, encoding: str, prefix: list[str]) -> 
     return kept, spent
 
 
-def render(*, conversation_id: str, response_id: str | None, version: int, assembly: Assembly, with_recall: bool) -> str:
+def render(
+    *, conversation_id: str, response_id: str | None, version: int, assembly: Assembly, with_recall: bool, reindex_pending: bool = False
+) -> str:
     """The response body: canonical JSON (sorted keys) with the stored item bytes spliced in unchanged."""
     fields = {
         "conversation_id": canonical.dumps(conversation_id),
@@ -189,4 +191,5 @@ def render(*, conversation_id: str, response_id: str | None, version: int, assem
         fields["response_id"] = canonical.dumps(response_id)
     if with_recall:
         fields["recalled"] = canonical.dumps([span.describe() for span in assembly.recalled])
+        fields["recall_reindex_pending"] = canonical.dumps(reindex_pending)
     return "{" + ",".join(f"{canonical.dumps(name)}:{fields[name]}" for name in sorted(fields)) + "}"

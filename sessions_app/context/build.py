@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import F
 
-from archive_app.selectors import recall
+from archive_app.selectors import recall, reindex_pending
 from cache_app.context_cache import Header, header_store
 from cache_app.hot_window import Entry
 from convostore import metrics
@@ -73,11 +73,12 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
         summary=summary,
         recent_k=request.recent_k,
     )
-    recalled = []
+    recalled, pending = [], False
     if request.recall_k > 0:
         # Recall may only bring back what the verbatim turns cannot hold: exclude the widest window first.
         widest = assemble(entries, **parts)
         recalled = _recall_spans(tenant, conversation, request, entries, upto_seq, len(entries) - len(widest.verbatim))
+        pending = reindex_pending(tenant_id=tenant.pk)
     assembly = assemble(entries, recalled=recalled, **parts)
     differs = conversation.prefix_fingerprint != assembly.prefix_fingerprint
     fingerprint_remember(conversation, assembly.prefix_fingerprint)
@@ -90,6 +91,7 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
         version=conversation.version,
         assembly=assembly,
         with_recall=request.recall_k > 0,
+        reindex_pending=pending,
     )
 
 

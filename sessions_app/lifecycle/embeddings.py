@@ -6,14 +6,15 @@ import json
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from archive_app.embedders import embed_cached, embedder_label, get_embedder
-from cache_app import embed_queue
-from archive_app.models import EMBEDDING_DIM, LifecycleEvent, Memory, Summary
+from archive_app.models import LifecycleEvent, Memory, Summary
 from archive_app.summarisers import item_text
+from archive_app.vector_columns import MEMORY_TABLE, column_dimensions
+from cache_app import embed_queue
 
 from ..models import Conversation
 from ..selectors import context_entries
@@ -154,14 +155,15 @@ def memories_reindex(*, tenant=None, embedder=None, batch_size: int = 256, progr
     """Re-embed every memory (and summary) with the current embedder; needed after a model change.
 
     ``progress`` is called with the number of rows done after each batch (a tqdm ``update``).
-    The vector column has a fixed dimension (CONVOSTORE_EMBEDDING_DIM, set by the migration): an embedder
-    of another dimension is refused here; change the setting and migrate first.
+    The vector column has one dimension (CONVOSTORE_EMBEDDING_DIM; archive_app.vector_columns): an embedder
+    of another dimension is refused here (ValueError); ``reindex_embeddings --resize`` changes the column first.
     """
     embedder = embedder or get_embedder()
-    if embedder.dimensions != EMBEDDING_DIM:
+    column = column_dimensions(connection).get(MEMORY_TABLE)
+    if embedder.dimensions != column:
         raise ValueError(
             f"embedder {embedder_label(embedder)} makes {embedder.dimensions}-d vectors but the column holds "
-            f"{EMBEDDING_DIM}-d; set CONVOSTORE_EMBEDDING_DIM and migrate first"
+            f"{column}-d; set CONVOSTORE_EMBEDDING_DIM to {embedder.dimensions} and run reindex_embeddings --resize"
         )
     label = embedder_label(embedder)
     done = 0

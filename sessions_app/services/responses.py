@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from django.db import transaction
 
@@ -20,23 +21,17 @@ from .writes import ResponseRow, conversation_write, response_id_taken
 RESPONSES_SCOPE = "responses"
 
 
-def response_store(
-    *,
-    tenant: Tenant,
-    input_items,
-    output_items,
-    response_id: str | None = None,
-    previous_response_id: str | None = None,
-    conversation_id: str | None = None,
-    model: str = "",
-    usage=None,
-    idempotency_key: str | None = None,
-    request_hash: str = "",
-) -> Outcome:
+def response_store(*, tenant: Tenant, input_items, output_items, response_id: str | None = None,
+                   previous_response_id: str | None = None, conversation_id: str | None = None, model: str = "", usage=None,
+                   idempotency_key: str | None = None, request_hash: str = "", idempotency_scope: str = RESPONSES_SCOPE,
+                   fields: dict | None = None, also: Callable[[], None] | None = None) -> Outcome:
     """Store a response and its input/output items; forks when ``previous_response_id`` is not the head.
 
     Answers 201 ``{"response_id", "conversation_id", "version", "forked"}``. Two concurrent continuations of
-    one response give one extension and one fork (the parent's row lock orders them).
+    one response give one extension and one fork (the parent's row lock orders them). ``idempotency_scope``
+    separates callers' keys (gateway mode has its own); ``fields`` sets more Response columns (status,
+    instructions, tools, metadata, params: see writes.ResponseRow); ``also()`` runs in the same transaction (writes that must
+    commit with the response, such as token usage).
     """
     if response_id is not None:
         canonical.validate_response_id(response_id, "response_id")
@@ -53,10 +48,11 @@ def response_store(
     ids = [p.item["id"] for p in prepared_input + prepared_output]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("Item ids must be unique.", param="output", code="duplicate_item_id")
-    row = ResponseRow(response_id or canonical.new_id("resp"), previous_response_id or "", len(prepared_input), model or "", usage)
+    row = ResponseRow(response_id or canonical.new_id("resp"), previous_response_id or "", len(prepared_input), model or "", usage,
+                      **(fields or {}))
     outcome = idempotent(
-        tenant=tenant, scope=RESPONSES_SCOPE, key=idempotency_key, request_hash=request_hash,
-        run=lambda: _store(tenant, prepared_input + prepared_output, row, conversation_id),
+        tenant=tenant, scope=idempotency_scope, key=idempotency_key, request_hash=request_hash,
+        run=lambda: _store(tenant, prepared_input + prepared_output, row, conversation_id, also),
     )
     apply_hot(outcome.hot)
     return outcome
@@ -75,7 +71,8 @@ class _Target:
 
 
 @transaction.atomic
-def _store(tenant: Tenant, prepared: list[PreparedItem], row: ResponseRow, conversation_id: str | None) -> Outcome:
+def _store(tenant: Tenant, prepared: list[PreparedItem], row: ResponseRow, conversation_id: str | None,
+           also: Callable[[], None] | None) -> Outcome:
     if Response.objects.filter(tenant=tenant, response_id=row.response_id).exists():
         raise response_id_taken(row.response_id)
     target = _target(tenant, row.previous_response_id or None, conversation_id)
@@ -83,6 +80,8 @@ def _store(tenant: Tenant, prepared: list[PreparedItem], row: ResponseRow, conve
         check_item_ids(target.path, prepared, param="input")
     written = conversation_write(tenant=tenant, conversation_id=target.conversation_id, prepared=prepared,
                                  must_create=target.forked, parent=target.parent, fork_seq=target.fork_seq, response=row)
+    if also is not None:
+        also()
     first = written.first_seq(len(prepared))
     entries = [Entry(first + offset, p.tokens, p.raw) for offset, p in enumerate(prepared)]
     outcome = Outcome(201, {"response_id": row.response_id, "conversation_id": target.conversation_id,

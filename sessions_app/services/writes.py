@@ -53,11 +53,12 @@ _CONVERSATION = """
     RETURNING c.id, c.version, c.last_seq, c.lineage, (c.xmax = 0) AS inserted, c.byte_count"""
 _RESPONSE = """
     INSERT INTO sessions_app_response (tenant_id, response_id, conversation_id, previous_response_id, input_first_seq,
-        output_first_seq, last_seq, model, usage, status, created_at)
+        output_first_seq, last_seq, model, usage, status, created_at, instructions, metadata, tools, params)
     SELECT %(tenant)s, %(response_id)s, conv.id, %(previous_response_id)s,
         CASE WHEN %(n_input)s > 0 THEN conv.last_seq - %(n)s + 1 END,
         CASE WHEN %(n)s > %(n_input)s THEN conv.last_seq - %(n)s + %(n_input)s + 1 END,
-        conv.last_seq, %(model)s, %(usage)s::jsonb, 'completed', %(now)s
+        conv.last_seq, %(model)s, %(usage)s::jsonb, %(status)s, %(now)s, %(instructions)s, %(response_metadata)s::jsonb,
+        %(tools)s::jsonb, %(response_params)s::jsonb
     FROM conv
     RETURNING id"""
 _ITEMS = """
@@ -86,6 +87,11 @@ class ResponseRow:
     input_count: int  # the first ``input_count`` items are its input, the rest its output
     model: str = ""
     usage: dict | None = None
+    status: str = "completed"
+    instructions: str | None = None  # the rest is what gateway mode's Responses object echoes
+    metadata: dict | None = None
+    tools: list | None = None
+    params: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -156,8 +162,10 @@ def _params(tenant, conversation_id, prepared, create, must_create, expected_ver
     }
     if response is not None:
         params.update(response_id=response.response_id, previous_response_id=response.previous_response_id,
-                      n_input=response.input_count, model=response.model,
-                      usage=None if response.usage is None else json.dumps(response.usage))
+                      n_input=response.input_count, model=response.model, status=response.status,
+                      usage=None if response.usage is None else json.dumps(response.usage),
+                      instructions=response.instructions, response_metadata=json.dumps(response.metadata or {}),
+                      tools=json.dumps(response.tools or []), response_params=json.dumps(response.params or {}))
     return params
 
 

@@ -10,8 +10,8 @@ from datetime import datetime
 from django.urls import reverse
 
 from archive_app.models import Summary
-from cache_app import keys
-from cache_app.redis_client import RedisUnavailable, guarded
+from cache_app import hot_window
+from cache_app.redis_client import RedisUnavailable
 
 from ..models import Conversation, Response
 from ..selectors import item_records
@@ -166,17 +166,13 @@ def _ancestors(conversation: Conversation) -> list[Conversation]:
 def _hot_range(conversation: Conversation) -> tuple[tuple[int, int] | None, str]:
     """The seqs the Redis hot window holds, read without touching its TTL or the LRU index."""
     try:
-        with guarded("admin_window_peek") as client:
-            pipe = client.pipeline(transaction=False)
-            pipe.hmget(keys.window_meta(conversation.tenant_id, conversation.conversation_id), "v", "last")
-            pipe.lindex(keys.window(conversation.tenant_id, conversation.conversation_id), 0)
-            (version, last), first = pipe.execute()
+        peek = hot_window.window_peek(tenant_id=conversation.tenant_id, conversation_id=conversation.conversation_id)
     except RedisUnavailable:
         return None, "unavailable"
-    if version is None or first is None:
+    if peek is None:
         return None, "not in Redis"
-    first_seq = int(first.split(b":", 1)[0] if isinstance(first, bytes) else first.split(":", 1)[0])
-    return (first_seq, int(last)), f"hot window holds seq {first_seq}..{int(last)} (version {int(version)})"
+    first_seq, last, version = peek
+    return (first_seq, last), f"hot window holds seq {first_seq}..{last} (version {version})"
 
 
 def forks_of(conversation: Conversation) -> list[Conversation]:

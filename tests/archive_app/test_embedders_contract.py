@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from archive_app.embedders import BaseEmbedder, EmbedderError, HashingEmbedder, OpenAICompatibleEmbedder, get_embedder
+from archive_app.local_embedder import LocalEmbedder
 
 TEXTS = ["What is the capital of France?", "how do I reset my password", "", "Ünïcødé ✓ and emoji 🚀", "a " * 500]
 
@@ -56,10 +57,17 @@ def fake_server():
     server.server_close()
 
 
-@pytest.fixture(params=["hashing", "openai"])
+@pytest.fixture(params=["hashing", "local", "transformer", "openai"])
 def embedder(request, settings) -> BaseEmbedder:
     if request.param == "hashing":
         return HashingEmbedder()
+    if request.param == "local":
+        return LocalEmbedder()
+    if request.param == "transformer":  # the optional extra: runs where sentence-transformers is installed
+        pytest.importorskip("sentence_transformers")
+        from archive_app.transformer_embedder import TransformerEmbedder
+
+        return TransformerEmbedder()
     base_url = request.getfixturevalue("fake_server")
     settings.CONVOSTORE = {**settings.CONVOSTORE, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-test", "EMBEDDING_MODEL": "emb-model"}
     return OpenAICompatibleEmbedder()
@@ -67,7 +75,8 @@ def embedder(request, settings) -> BaseEmbedder:
 
 def test_identity_attributes(embedder, settings):
     assert embedder.name and embedder.model
-    assert embedder.dimensions == settings.CONVOSTORE["EMBEDDING_DIM"]
+    # the local models have their own dimension; hashing and the endpoint take the setting
+    assert embedder.dimensions == settings.CONVOSTORE["EMBEDDING_DIM"] or embedder.name in ("local", "sentence-transformers")
 
 
 def test_shape_dtype_and_unit_rows(embedder):
@@ -121,6 +130,7 @@ def test_wrong_dimensions_from_the_endpoint_are_an_error(fake_server):
 
 
 def test_get_embedder_loads_the_dotted_path(settings):
-    assert isinstance(get_embedder(), HashingEmbedder)
+    assert isinstance(get_embedder(), LocalEmbedder)  # the default: a real model, no endpoint needed
+    assert settings.CONVOSTORE["EMBEDDING_DIM"] == LocalEmbedder.dimensions
     settings.CONVOSTORE = {**settings.CONVOSTORE, "EMBEDDER": "archive_app.embedders.HashingEmbedder"}
     assert get_embedder().name == "hashing"

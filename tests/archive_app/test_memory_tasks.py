@@ -86,4 +86,4 @@ def test_commands_summarise_embed_and_reindex(tenant, small_window):
     assert Memory.objects.filter(conversation=conversation).count() == 13  # 12 turns and the summary
     Memory.objects.filter(conversation=conversation).update(embedder="old:model")
     call_command("reindex_embeddings", verbosity=0)
-    assert set(Memory.objects.values_list("embedder", flat=True)) == {"hashing:hashing-v1"}
+    assert set(Memory.objects.values_list("embedder", flat=True)) == {"local:minilm-l6-v2-static-256"}

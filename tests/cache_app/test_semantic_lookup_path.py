@@ -49,7 +49,7 @@ def test_a_hit_and_a_miss_each_take_one_round_trip_and_counters_catch_up(tenant,
     assert hit["hit"] is True and hit["response"] == {"a": 1} and hit["entry_id"] == stored["entry_id"]
     assert round_trips["count"] - before == 1
     before = round_trips["count"]
-    assert lookup(tenant.pk, unit(3)) == {"hit": False}
+    assert lookup(tenant.pk, unit(3))["hit"] is False
     assert round_trips["count"] - before == 1
     counts = semantic_purge.counters(tenant_id=tenant.pk)
     assert (counts["hits"], counts["misses"], counts["stores"]) == (1, 2, 1)
@@ -84,7 +84,7 @@ def test_a_deleted_entry_is_not_bumped_back_by_a_deferred_hit(tenant, redis_pref
     stored = semantic.cache_store(tenant_id=tenant.pk, namespace="n", response="r", embedding=unit(4))
     assert lookup(tenant.pk, unit(4))["hit"] is True  # queues the LRU bump
     semantic_purge.entry_delete(tenant_id=tenant.pk, entry_id=stored["entry_id"])  # sends it first, then deletes
-    assert lookup(tenant.pk, unit(4)) == {"hit": False}
+    assert lookup(tenant.pk, unit(4))["hit"] is False
     semantic_purge.counters(tenant_id=tenant.pk)
     client = redis_client.connection("semantic")
     for key in client.scan_iter(match=f"{redis_prefix}:*{{t{tenant.pk}:s*"):

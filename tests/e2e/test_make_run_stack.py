@@ -1,7 +1,7 @@
 """`make run`, then operators' commands against the very stack it started (`make manage ARGS=…`).
 
 The slow test runs the launcher for real in a throwaway state directory: embedded Postgres, redis-server,
-gunicorn, a Celery worker and beat. A turn appended through the API is evicted by `manage evict`, the
+convostore-serve, a Celery worker and beat. A turn appended through the API is evicted by `manage evict`, the
 command's work shows up in the same /metrics, and the next start reuses the previous ports. The fast
 tests check the launcher's pieces (stack.env, port reuse, the Makefile target) on their own.
 """
@@ -24,6 +24,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.archive_app.test_worker_kill_archive import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "scripts" / "devservers.py"
@@ -52,15 +54,22 @@ class Launcher:
         self.process = subprocess.Popen([sys.executable, str(LAUNCHER), "run"], env=self.env, cwd=ROOT,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         threading.Thread(target=self._drain, daemon=True).start()
-        # gunicorn logs "Booting worker" once its worker accepts requests; or the launcher ended early.
+        # The launcher says so once its servers are started (or it ended early); then the API answers.
         self.serving.wait(timeout=600)
         assert self.process.poll() is None and self.serving.is_set(), "\n".join(self.lines[-40:])
+        wait_for(self._healthy, "the API to answer /healthz", 120)
         return self
+
+    def _healthy(self) -> bool:
+        try:
+            return self.get("/healthz") is not None
+        except OSError:
+            return False
 
     def _drain(self):
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
-            if "Booting worker" in line:
+            if "commands against this stack" in line:
                 self.serving.set()
         self.serving.set()
 

@@ -3,7 +3,7 @@
 Bounded in time and count; no timed assertion. The error rate must be zero and reconciliation exact:
 every acknowledged item is readable, byte-identical, exactly once. Latency percentiles are reported
 to tests/artifacts/load-<seconds>s.json (the short form runs in `make test`, the long one in `make test-all`).
-Latencies include queueing: 16 clients share 3 gunicorn sync workers on the machine that also runs the
+Latencies include queueing: 16 clients share convostore-serve (3 workers × 4 threads) on the machine that also runs the
 clients, Postgres and Redis; the assertions are about errors and reconciliation only.
 """
 
@@ -102,8 +102,8 @@ def _evictor(deadline, stop):
 
 
 @pytest.fixture
-def gunicorn_server(redis_prefix):
-    """The real server: gunicorn sync workers on a free port, on the test database and Redis."""
+def served(redis_prefix):
+    """The real server: convostore-serve (3 workers) on a free port, on the test database and Redis."""
     import socket
     import subprocess
     import sys
@@ -125,8 +125,7 @@ def gunicorn_server(redis_prefix):
         "LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "convostore.wsgi", "-c", "python:convostore.gunicorn_conf",
-         "-b", f"127.0.0.1:{port}", "-w", "3", "--log-level", "warning"],
+        [sys.executable, "-m", "convostore.serve", "--bind", f"127.0.0.1:{port}", "--workers", "3"],
         env=env, cwd=Path(__file__).resolve().parents[2],
     )
     deadline = time.monotonic() + 30
@@ -146,7 +145,7 @@ def gunicorn_server(redis_prefix):
     "seconds,conversation_count,max_ops",
     [pytest.param(6, 200, 150, id="short"), pytest.param(60, 1000, 5000, id="long", marks=pytest.mark.slow)],
 )
-def test_mixed_load_with_eviction_loses_nothing(gunicorn_server, settings, seconds, conversation_count, max_ops):
+def test_mixed_load_with_eviction_loses_nothing(served, settings, seconds, conversation_count, max_ops):
     settings.CONVOSTORE = {**settings.CONVOSTORE, "RATE_LIMIT_PER_MINUTE": 0}
     tenant, _ = tenant_create(name=f"load-{seconds}")
     key = api_key_create(tenant=tenant).raw_key
@@ -156,7 +155,7 @@ def test_mixed_load_with_eviction_loses_nothing(gunicorn_server, settings, secon
     errors, lock, stop = [], threading.Lock(), threading.Event()
     deadline = time.monotonic() + seconds
     threads = [
-        threading.Thread(target=_worker, args=(Client(gunicorn_server, key), i, deadline, max_ops, conversations,
+        threading.Thread(target=_worker, args=(Client(served, key), i, deadline, max_ops, conversations,
                                                acknowledged, latencies, errors, lock))
         for i in range(CLIENTS)
     ]

@@ -62,6 +62,11 @@ PROBES = {
         ("delete", "/v1/responses/resp_a", None, "404"),
     ],
     "v1/responses/<str:response_id>/input_items": [("get", "/v1/responses/resp_a/input_items", None, "404")],
+    # gateway mode; with a route to a model server: tests/gateway/test_gateway_create.py (foreign ids are 404s)
+    "v1/responses": [
+        ("post", "/v1/responses", {"model": "m", "input": "x", "previous_response_id": "resp_a"}, "404"),
+        ("post", "/v1/responses", {"model": "m", "input": "x", "conversation": "conv-a"}, "404"),
+    ],
 }
 
 

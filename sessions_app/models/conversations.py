@@ -1,58 +1,12 @@
-"""Tenants, keys, conversations, items and responses: Postgres is the truth."""
+"""Conversations, items and responses (Postgres is the truth), idempotency records, tombstones, the outbox."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from .querysets import ConversationQuerySet, ItemQuerySet
-
-
-class Tenant(models.Model):
-    class Encoding(models.TextChoices):
-        O200K = "o200k_base", "o200k (GPT-4o and later)"
-        CL100K = "cl100k_base", "cl100k (GPT-4, GPT-3.5)"
-
-    name = models.CharField(max_length=100, unique=True)
-    window_size = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)], help_text="Items kept in the Redis hot window.")
-    token_budget = models.PositiveIntegerField(default=8192, help_text="Default max_tokens for context assembly.")
-    encoding = models.CharField(max_length=20, choices=Encoding.choices, default=Encoding.O200K, help_text="BPE encoding used to count tokens.")
-    retention_days = models.PositiveIntegerField(null=True, blank=True, help_text="Conversations idle longer than this are purged; empty keeps them.")
-    evict_after_seconds = models.PositiveIntegerField(default=1800, help_text="Idle time after which a conversation leaves Redis.")
-    semantic_threshold = models.FloatField(default=0.92, help_text="Default cosine similarity for a semantic cache hit.")
-    summary_threshold_tokens = models.PositiveIntegerField(default=2000, help_text="Summarise once older turns exceed this many tokens.")
-    max_items = models.PositiveIntegerField(default=100_000, help_text="Most items one conversation may hold.")
-    max_bytes = models.BigIntegerField(default=256 * 1024 * 1024, help_text="Most bytes one conversation may hold.")
-    max_fork_depth = models.PositiveIntegerField(default=32, help_text="Deepest chain of forks allowed.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ApiKey(models.Model):
-    """A tenant's API key. Only the SHA-256 of the raw key is stored; the prefix finds it."""
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=16, unique=True, help_text="First characters of the key, shown to find it; not secret.")
-    key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex of the raw key.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Set when the key is rotated out: it stops working then.")
-
-    class Meta:
-        verbose_name = "API key"
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({self.tenant})"
+from ..querysets import ConversationQuerySet, ItemQuerySet
+from .tenants import Tenant
 
 
 class Conversation(models.Model):
@@ -144,6 +98,14 @@ class Response(models.Model):
     model = models.CharField(max_length=200, blank=True)
     usage = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=32, default="completed")
+    instructions = models.TextField(null=True, blank=True, help_text="The request's instructions (gateway mode); not an item.")
+    tools = models.JSONField(default=list, blank=True, help_text="The request's tools, as sent (gateway mode).")
+    metadata = models.JSONField(default=dict, blank=True, help_text="The request's metadata (gateway mode).")
+    params = models.JSONField(
+        default=dict, blank=True,
+        help_text="Other request parameters the Responses object echoes (tool_choice, temperature, …, conversation named); "
+                  "empty for responses stored through the native API.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -193,38 +155,3 @@ class InvalidationOutbox(models.Model):
 
     class Meta:
         verbose_name_plural = "invalidation outbox"
-
-
-class AuditLogEntry(models.Model):
-    """Who opened which transcript or ran which admin action, and when: transcripts are customer data."""
-
-    class Action(models.TextChoices):
-        VIEW_TRANSCRIPT = "view_transcript", "opened transcript"
-        EVICT = "evict", "evict now"
-        ARCHIVE = "archive", "archive now"
-        REHYDRATE = "rehydrate", "rehydrate"
-        VERIFY = "verify", "verify archives"
-        SUMMARISE = "summarise", "summarise now"
-        PURGE = "purge", "purge"
-        KEY_CREATE = "key_create", "create API key"
-        KEY_REVOKE = "key_revoke", "revoke API key"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    username = models.CharField(max_length=150, help_text="Kept when the user row is deleted.")
-    action = models.CharField(max_length=20, choices=Action.choices)
-    object_type = models.CharField(max_length=50, help_text="Model name of the object acted on.")
-    object_id = models.CharField(max_length=100, blank=True, help_text="Primary key of the object (it may be gone since).")
-    object_repr = models.CharField(max_length=200, blank=True, help_text="Conversation id, key prefix, …")
-    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    extra = models.JSONField(default=dict, blank=True, help_text="Counts, page number, action result.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        verbose_name = "audit log entry"
-        verbose_name_plural = "audit log"
-        ordering = ["-created_at"]
-        default_permissions = ()
-        permissions = [("run_safe_actions", "Can run the safe conversation actions (evict, archive, rehydrate, verify, summarise)")]
-
-    def __str__(self) -> str:
-        return f"{self.username} {self.action} {self.object_repr}"

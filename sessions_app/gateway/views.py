@@ -1,0 +1,47 @@
+"""POST /v1/responses: the stateful Responses API in front of a stateless model server (docs/gateway.md)."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from ..api.fields import idempotency_key
+from ..api.openai_views import OpenAIApi
+from . import events, request as create_request, services
+
+IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False)
+
+
+def sse_response(body) -> StreamingHttpResponse:
+    """A Server-Sent Events answer; proxies are asked not to buffer it."""
+    response = StreamingHttpResponse(body, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+class ResponsesCreateApi(OpenAIApi):
+    @extend_schema(operation_id="openai_responses_create", request=create_request.ResponseCreateInputSerializer,
+                   parameters=[IDEMPOTENCY_HEADER], responses={200: dict})
+    def post(self, request):
+        """Create a model response (OpenAI's Responses API): JSON, or SSE with ``stream: true``.
+
+        Errors (OpenAI's shape): 400 bad input (with ``param``) or ``context_length_exceeded``; 404 unknown model,
+        previous_response_id or conversation; 409 Idempotency-Key reused with another body; 429 ``insufficient_quota``
+        or a relayed upstream 429; 502 ``upstream_error``; 504 ``upstream_timeout``.
+        """
+        create = create_request.parse(request.data)
+        prepared = services.response_prepare(tenant=request.user.tenant, api_key_id=request.user.key_id, request=create,
+                                             idempotency_key=idempotency_key(request))
+        if isinstance(prepared, services.Replay):
+            answer = sse_response(iter(events.replay(prepared.response))) if create.stream else Response(prepared.response)
+            answer["Idempotent-Replayed"] = "true"
+            return answer
+        if create.stream:
+            answer = sse_response(services.response_stream(prepared))
+        else:
+            answer = Response(services.response_create(prepared))
+        for name, value in prepared.headers.items():
+            answer[name] = value
+        return answer
