@@ -232,6 +232,9 @@ class Services:
 
     def __enter__(self) -> dict:
         env = dict(os.environ)
+        # Children run this checkout's code, also when the venv's editable install points at another one
+        # (a git worktree): console scripts such as convostore-serve do not put the cwd on sys.path.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         ports_file = self.state_dir / "ports.json"
         ports = json.loads(ports_file.read_text()) if ports_file.exists() else {}
         if not env.get("DATABASE_URL"):

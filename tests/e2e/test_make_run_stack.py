@@ -56,8 +56,12 @@ class Launcher:
         threading.Thread(target=self._drain, daemon=True).start()
         # The launcher says so once its servers are started (or it ended early); then the API answers.
         self.serving.wait(timeout=600)
-        assert self.process.poll() is None and self.serving.is_set(), "\n".join(self.lines[-40:])
-        wait_for(self._healthy, "the API to answer /healthz", 120)
+        try:
+            assert self.process.poll() is None and self.serving.is_set(), "\n".join(self.lines[-40:])
+            wait_for(self._healthy, "the API to answer /healthz", 120)
+        except AssertionError:
+            self.stop()  # never leave a launcher (and what it started) behind
+            raise
         return self
 
     def _healthy(self) -> bool:
