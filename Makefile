@@ -36,15 +36,30 @@ run: $(STAMP)
 manage: $(STAMP)
 	@$(PY) scripts/devservers.py manage $(ARGS)
 
+# The same suites again with every Redis alias on a Redis Cluster (3 masters + 3 replicas started by the
+# run, `--redis-cluster`): `make test` runs a short subset, `make test-all` the whole list.
+CLUSTER_SHORT := tests/cache_app/test_hot_window_lua.py tests/cache_app/test_context_hot_path.py \
+  tests/cache_app/test_semantic_purge_and_layers.py tests/sessions_app/test_delete.py tests/faults/test_gdpr_residue.py
+CLUSTER_SUITES := tests/cache_app tests/sessions_app/test_delete.py tests/sessions_app/test_fork.py \
+  tests/sessions_app/test_key_rotation.py tests/sessions_app/test_query_counts.py tests/sessions_app/test_append_idempotency.py \
+  tests/sessions_app/test_concurrent_writers.py tests/api/test_append_basics.py tests/api/test_openai_responses.py \
+  tests/api/test_openai_conversations.py tests/api/test_openai_items.py tests/api/test_openai_item_delete.py \
+  tests/api/test_rate_limit.py tests/api/test_isolation.py tests/api/test_schema_and_health.py \
+  tests/security/test_urlconf_isolation.py tests/archive_app/test_eviction.py tests/archive_app/test_lifecycle_tasks.py \
+  tests/archive_app/test_archive_roundtrip.py tests/archive_app/test_recall_freshness.py tests/archive_app/test_memory_tasks.py \
+  tests/faults/test_gdpr_residue.py
+
 test: $(STAMP) redis-server chromium
 	$(PY) scripts/devservers.py test -- -q -m "not slow"
+	$(PY) scripts/devservers.py test -- -q -m "not slow" --redis-cluster $(CLUSTER_SHORT)
 
 test-all: $(STAMP) redis-server chromium
 	$(PY) scripts/devservers.py test -- -q
+	$(PY) scripts/devservers.py test -- -q --redis-cluster $(CLUSTER_SUITES)
 
 # Benchmarks (never part of the tests): each script compares with a floor or a peer in one run
 # and writes bench/results/<name>.json. `make bench BENCH=codec` runs one.
-BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec command_startup
+BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec scale command_startup
 bench: $(STAMP) redis-server
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
 	@for name in $(BENCH); do echo "== bench/$$name.py"; \

@@ -7,6 +7,7 @@ this module only touches Redis. Every function raises RedisUnavailable when Redi
 from __future__ import annotations
 
 from . import keys, lru
+from .cluster import queue_delete
 from .redis_client import guarded
 
 SAMPLE_KEYS = 256
@@ -19,7 +20,7 @@ def windows_drop_many(members: list[Member]) -> None:
     with guarded("evict_many") as client:
         pipe = client.pipeline(transaction=False)
         for tenant_id, conversation_id in members:
-            pipe.delete(*keys.conversation_key_patterns(tenant_id, conversation_id))
+            queue_delete(pipe, keys.conversation_key_patterns(tenant_id, conversation_id))
             lru.forget(pipe, tenant_id, conversation_id)
         pipe.execute()
 

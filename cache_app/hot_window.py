@@ -11,6 +11,7 @@ from django.conf import settings
 from convostore import metrics
 
 from . import embed_queue, keys, lru
+from .cluster import queue_delete
 from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run, script
 
 logger = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ def window_drop(*, tenant_id: int, conversation_id: str, response_ids=(), forget
     """Delete the window (and optionally response index entries); raises RedisUnavailable on failure."""
     with guarded("window_drop") as client:
         pipe = client.pipeline(transaction=False)
-        pipe.delete(*keys.conversation_key_patterns(tenant_id, conversation_id))
+        queue_delete(pipe, keys.conversation_key_patterns(tenant_id, conversation_id))
         for response_id in response_ids:
             pipe.delete(keys.response_index(tenant_id, response_id))
         if forget_lru:  # the conversation is gone: nothing of it stays queued either

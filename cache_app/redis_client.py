@@ -9,14 +9,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django_redis import get_redis_connection
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from convostore import metrics
 from convostore.observability import span
 
+from .cluster import queued_commands
+
 logger = logging.getLogger("convostore.redis")
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
+# redis-py raises RedisClusterException (not a RedisError) when no cluster node answers.
+REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
 # After a failure Redis is skipped for this long, so a hung server costs one
 # timeout per process per interval instead of one per request.
 BREAKER_SECONDS = 1.0
@@ -51,7 +55,7 @@ def script(name: str, alias: str = "hot"):
                     # Load it now, once per process: pipelines then use EVALSHA directly. (fakeredis's
                     # TCP server drops the connection on NOSCRIPT instead of answering it.)
                     client.script_load(source)
-                except (RedisError, OSError):
+                except REDIS_ERRORS:
                     pass  # Redis down: pipeline_run loads it on the first NOSCRIPT
                 _sources[loaded.sha] = source
                 _scripts[key] = loaded
@@ -62,12 +66,13 @@ def pipeline_run(client, build) -> list:
     """Build and execute a non-transactional pipeline in one round trip; the result of every command queued.
 
     Scripts are queued as plain EVALSHA (redis-py's Script objects would add a SCRIPT EXISTS round trip
-    per pipeline). If Redis lost some (restart, SCRIPT FLUSH), they are loaded and only the commands
-    that failed are sent again, in a second round trip. Any other command error is raised.
+    per pipeline). If Redis lost some (restart, SCRIPT FLUSH, a promoted cluster replica), they are loaded
+    (on every primary of a cluster) and only the commands that failed are sent again, in a second round
+    trip. Any other command error is raised. On a cluster redis-py splits the pipeline per node.
     """
     pipe = client.pipeline(transaction=False)
     build(pipe)
-    stack = list(pipe.command_stack)
+    stack = queued_commands(pipe)
     results = pipe.execute(raise_on_error=False)
     lost = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
     if lost:
@@ -86,7 +91,13 @@ def pipeline_run(client, build) -> list:
 
 def evalsha(pipe, name: str, keys: list, args: list, alias: str = "hot") -> None:
     """Queue script ``name`` on ``pipe`` as EVALSHA (see pipeline_run)."""
-    pipe.evalsha(script(name, alias).sha, len(keys), *keys, *args)
+    evalsha_sha(pipe, script(name, alias).sha, keys, args)
+
+
+def evalsha_sha(pipe, sha: str, keys: list, args: list) -> None:
+    """Queue EVALSHA ``sha`` on ``pipe``. Sent as a raw command: redis-py's cluster pipeline refuses its
+    ``evalsha()`` method, yet routes a raw EVALSHA by its keys (which must share one slot)."""
+    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
 
 def available(alias: str = "hot") -> bool:
@@ -112,6 +123,6 @@ def guarded(what: str, alias: str = "hot"):
     try:
         with span("redis " + what, layer=alias):
             yield connection(alias)
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         record_failure(alias, exc, what)
         raise RedisUnavailable(str(exc)) from exc

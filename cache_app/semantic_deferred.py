@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 
 from . import keys
-from .redis_client import pipeline_run, script
+from .redis_client import evalsha_sha, pipeline_run, script
 
 ALIAS = "semantic"
 _MAX_DEFERRED_SCRIPTS = 1000  # sweeps queued at most; hits are coalesced per entry
@@ -82,9 +82,9 @@ def run_pipeline(client, build, *, force: bool = True) -> list:
 
     def queue(pipe):
         for (body_key, lru_key, hits_key, member), (now, times) in hits.items():
-            pipe.evalsha(script("semantic_hit", ALIAS).sha, 3, body_key, lru_key, hits_key, member, now, times)
+            evalsha_sha(pipe, script("semantic_hit", ALIAS).sha, [body_key, lru_key, hits_key], [member, now, times])
         for name, keys_, args in scripts:
-            pipe.evalsha(script(name, ALIAS).sha, len(keys_), *keys_, *args)
+            evalsha_sha(pipe, script(name, ALIAS).sha, keys_, args)
         for (key, field), amount in counts.items():
             pipe.hincrby(key, field, amount)
         build(pipe)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from convostore.errors import NotFound, ServiceUnavailable
 
 from . import embedding_cache, keys
+from .cluster import queue_delete
 from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run
 from .semantic_deferred import ALIAS, run_pipeline
 from .semantic_index import TABLES
@@ -54,7 +55,7 @@ def namespace_delete(*, tenant_id: int, namespace: str) -> int:
             for scope_id in scope_ids:
                 pipe.zcount(keys.semantic_scope(tenant_id, scope_id, "exp"), f"({now}", "+inf")
             for scope_id in scope_ids:
-                pipe.unlink(*keys.semantic_scope_keys(tenant_id, scope_id))
+                queue_delete(pipe, keys.semantic_scope_keys(tenant_id, scope_id), unlink=True)
             if scope_ids:
                 pipe.srem(keys.semantic_tenant_scopes(tenant_id), *scope_ids)
             pipe.unlink(index)
@@ -90,7 +91,7 @@ def purge_conversations(*, tenant_id: int, conversation_ids) -> int:
         def build(pipe):
             for scope_id, chunk in chunks:
                 evalsha(pipe, "semantic_delete", keys.semantic_scope_keys(tenant_id, scope_id), [TABLES, *chunk], ALIAS)
-            pipe.unlink(*index_keys)
+            queue_delete(pipe, index_keys, unlink=True)  # one slot per tenant: {t<tenant>}
             pipe.srem(keys.semantic_tenant_conversations(tenant_id), *hashes)
 
         results = pipeline_run(client, build)
@@ -114,12 +115,12 @@ def purge_tenant(*, tenant_id: int) -> int:
         for scope_id in scopes:
             pipe.hlen(keys.semantic_scope(tenant_id, scope_id, "vec"))
         for scope_id in scopes:
-            pipe.unlink(*keys.semantic_scope_keys(tenant_id, scope_id))
+            queue_delete(pipe, keys.semantic_scope_keys(tenant_id, scope_id), unlink=True)
         doomed = [keys.semantic_conversation_entries(tenant_id, h) for h in conversations]
         doomed += [keys.semantic_namespace_scopes(tenant_id, n) for n in namespaces]
         doomed += index_keys + [keys.semantic_counters(tenant_id)]
         for start in range(0, len(doomed), _CHUNK):
-            pipe.unlink(*doomed[start : start + _CHUNK])
+            queue_delete(pipe, doomed[start : start + _CHUNK], unlink=True)
         results = pipe.execute()
     try:
         embedding_cache.purge_tenant(tenant_id=tenant_id)

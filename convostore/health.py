@@ -5,6 +5,7 @@ from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
+from redis.cluster import RedisCluster
 
 from convostore.errors import json_error
 
@@ -16,7 +17,10 @@ def healthz(request):
 
 @require_GET
 def readyz(request):
-    """Ready when Postgres answers; Redis is reported, not required (reads fall back to Postgres)."""
+    """Ready when Postgres answers; Redis is reported, not required (reads fall back to Postgres).
+
+    On a Redis Cluster every primary is pinged and their number reported (``redis_primaries``).
+    """
     body = {"postgres": "ok", "redis": "ok"}
     status = 200
     try:
@@ -26,7 +30,12 @@ def readyz(request):
         body["postgres"] = f"unavailable: {exc.__class__.__name__}"
         status = 503
     try:
-        get_redis_connection("hot").ping()
+        client = get_redis_connection("hot")
+        if isinstance(client, RedisCluster):  # every primary must answer: a slot without one is a partial outage
+            client.ping(target_nodes=RedisCluster.PRIMARIES)
+            body["redis_primaries"] = len(client.get_primaries())
+        else:
+            client.ping()
     except Exception as exc:
         body["redis"] = f"unavailable: {exc.__class__.__name__}"
     body["status"] = "ready" if status == 200 else "not ready"

@@ -13,6 +13,7 @@ append_latency = Histogram("append_latency_ms", "Append latency in milliseconds.
 append_conflicts = Counter("append_conflicts_total", "Appends refused with version_conflict.")
 idempotent_replays = Counter("idempotent_replays_total", "Requests answered from an idempotency record.")
 window_events = Counter("hot_window_events_total", "Hot window hits, misses and rebuilds.", ["event"])
+replica_fallbacks = Counter("db_replica_fallbacks_total", "Reads meant for the Postgres replica that ran on the primary.", ["reason"])
 redis_failures = Counter("redis_failures_total", "Redis calls that failed and fell back to Postgres.", ["layer"])
 session_size_bytes = Histogram(
     "session_size_bytes", "Conversation size in bytes after an append.",

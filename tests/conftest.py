@@ -17,6 +17,8 @@ from rest_framework.test import APIClient
 from cache_app import redis_client
 from tests.factories import TenantFactory
 
+pytest_plugins = ("tests.scale.plugin",)  # --redis-cluster and the scale-out engines
+
 
 @pytest.fixture(autouse=True)
 def redis_prefix(settings):

@@ -1,5 +1,6 @@
 """Settings shared by every environment; every value comes from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 from convostore.env import BASE_DIR, env, required
@@ -79,6 +80,13 @@ DATABASES["default"]["OPTIONS"].update(
 )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An optional streaming replica for reads that may be stale (admin lists, dashboard, archive_stats,
+# export --from-replica); convostore.db_router sends everything else to the primary.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {**env.db("DATABASE_REPLICA_URL"), "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+                            "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"], "CONN_HEALTH_CHECKS": True,
+                            "TEST": {"MIRROR": "default"}}
+DATABASE_ROUTERS = ["convostore.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis layers: each has its own django-redis alias and may point at its own URL.
@@ -91,8 +99,21 @@ _REDIS_OPTIONS = {
 }
 
 
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def _is_cluster(url):
+    return url.split("://", 1)[0].lower() in _CLUSTER_SCHEMES
+
+
 def _redis_cache(url):
-    return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": dict(_REDIS_OPTIONS)}
+    """A django-redis alias; redis+cluster://host:port[,host:port…] (no db number) selects a Redis Cluster."""
+    options = dict(_REDIS_OPTIONS)
+    if _is_cluster(url):
+        if url.split("://", 1)[1].split("?", 1)[0].partition("/")[2].strip("/"):
+            raise ImproperlyConfigured(f"{url.split('://')[0]}:// URLs carry no database number (Redis Cluster has only db 0)")
+        options["CLIENT_CLASS"] = "cache_app.cluster.ClusterClient"
+    return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": options}
 
 
 CACHES = {
@@ -112,13 +133,32 @@ def _broker_default(url):
     return url.rstrip("/") + "/1"
 
 
+if _is_cluster(REDIS_URL) and not env("CELERY_BROKER_URL", default=""):
+    raise ImproperlyConfigured(
+        "REDIS_URL is a Redis Cluster: set CELERY_BROKER_URL to a plain Redis (redis://host:port/db) or RabbitMQ; "
+        "the broker cannot live on a cluster"
+    )
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=_broker_default(REDIS_URL))
+if _is_cluster(CELERY_BROKER_URL):
+    raise ImproperlyConfigured("CELERY_BROKER_URL cannot be a Redis Cluster: use a plain Redis or RabbitMQ")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One beat schedules at a time: a second one waits on a Postgres advisory lock (convostore.beat).
+CELERY_BEAT_SCHEDULER = "convostore.beat:LockedDatabaseScheduler"
+# Queues by kind of work, so each kind can get its own workers (`celery worker -Q lifecycle`); a worker
+# started without -Q consumes all three. Unrouted tasks go to "default".
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = {"default": {}, "lifecycle": {}, "memory": {}}
+CELERY_TASK_ROUTES = {
+    **{f"convostore.{name}": {"queue": "lifecycle"} for name in
+       ("evict_idle", "enforce_hot_budget", "archive_sweep", "archive_conversation", "purge_expired")},
+    **{f"convostore.{name}": {"queue": "memory"} for name in
+       ("summarise_sweep", "summarise_conversation", "embed_sweep", "embed_conversation")},
+    **{f"convostore.{name}": {"queue": "default"} for name in ("outbox_sweep", "idempotency_cleanup")},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 

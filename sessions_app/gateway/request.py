@@ -73,6 +73,7 @@ class GatewayRequest:
     prompt_cache_key: str | None = None
     extensions: dict = field(default_factory=dict)  # the "convostore" object
     passthrough: dict = field(default_factory=dict)  # fields ConvoStore does not know: sent to responses upstreams only
+    chat_extra: dict = field(default_factory=dict)  # the same for /v1/chat/completions: sent to chat_completions upstreams only
     request_hash: str = ""
 
     def echo(self) -> dict:

@@ -195,3 +195,77 @@ def chat_usage(usage: dict | None) -> dict | None:
         "output_tokens_details": {"reasoning_tokens": (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0},
         "total_tokens": usage.get("total_tokens") or prompt + completion,
     }
+
+
+# --- the other way: Chat Completions requests and answers (POST /v1/chat/completions) ----------------
+
+
+def _chat_user_item(content) -> dict:
+    if isinstance(content, str):
+        return {"type": "message", "role": "user", "content": content}
+    parts = []
+    for part in content or []:
+        if isinstance(part, dict) and part.get("type") == "text":
+            parts.append({"type": "input_text", "text": part.get("text", "")})
+        elif isinstance(part, dict) and part.get("type") == "image_url":
+            image = part.get("image_url") or {}
+            parts.append({"type": "input_image", "image_url": image.get("url", ""), "detail": image.get("detail") or "auto"})
+    return {"type": "message", "role": "user", "content": parts}
+
+
+def messages_to_items(messages: list[dict]) -> list[dict]:
+    """Responses input items for chat messages (the inverse of items_to_messages): an assistant message becomes
+    its text message then one function_call per tool call; a tool message a function_call_output."""
+    items: list[dict] = []
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer"):
+            items.append({"type": "message", "role": role, "content": _text(message.get("content"))})
+        elif role == "user":
+            items.append(_chat_user_item(message.get("content")))
+        elif role == "assistant":
+            text = _text(message.get("content"))
+            if text or not message.get("tool_calls"):
+                items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text, "annotations": []}]})
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                items.append(function_call_item(call.get("id", ""), function.get("name", ""), function.get("arguments", "")))
+        elif role == "tool":
+            items.append({"type": "function_call_output", "call_id": message.get("tool_call_id", ""), "output": _text(message.get("content"))})
+        else:
+            raise ValidationFailed("Each message needs a role: system, developer, user, assistant or tool.",
+                                   param=f"messages[{index}].role", code="invalid_value")
+    return items
+
+
+def chat_message(output: list[dict]) -> tuple[dict, list[dict]]:
+    """(the assistant message of a chat answer, its tool_calls) for Responses output items."""
+    text = "".join(p.get("text", "") for i in output if i.get("type") == "message" for p in i.get("content") or []
+                   if p.get("type") == "output_text")
+    refusal = "".join(p.get("refusal", "") for i in output if i.get("type") == "message" for p in i.get("content") or []
+                      if p.get("type") == "refusal")
+    reasoning = "".join(_text(i.get("summary")) for i in output if i.get("type") == "reasoning")
+    calls = [{"id": i.get("call_id", ""), "type": "function", "function": {"name": i.get("name", ""), "arguments": i.get("arguments", "")}}
+             for i in output if i.get("type") == "function_call"]
+    message = {"role": "assistant", "content": text or None, "refusal": refusal or None}
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if calls:
+        message["tool_calls"] = calls
+    return message, calls
+
+
+def finish_reason_of(response: dict, has_calls: bool) -> str:
+    """The chat finish_reason of a Responses object."""
+    reason = (response.get("incomplete_details") or {}).get("reason")
+    if reason == "max_output_tokens":
+        return "length"
+    if reason == "content_filter":
+        return "content_filter"
+    return "tool_calls" if has_calls else "stop"
+
+
+def usage_for_chat(usage: dict | None) -> dict:
+    usage = usage or {}
+    prompt, completion = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -94,7 +94,7 @@ def _body(route: Route, request, items: list[dict], stream: bool) -> tuple[str, 
     params = translate.chat_params(request)
     if stream:
         params["stream_options"] = {"include_usage": True}
-    return "/chat/completions", {**params, "model": route.upstream_model, "stream": stream,
+    return "/chat/completions", {**request.chat_extra, **params, "model": route.upstream_model, "stream": stream,
                                  "messages": translate.items_to_messages(items, instructions=request.instructions)}
 
 

@@ -1,4 +1,4 @@
-"""POST /v1/responses: the stateful Responses API in front of a stateless model server (docs/gateway.md)."""
+"""POST /v1/responses and /v1/chat/completions: stateful APIs in front of a stateless model server (docs/gateway.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from rest_framework.response import Response
 
 from ..api.fields import idempotency_key
 from ..api.openai_views import OpenAIApi
-from . import events, request as create_request, services
+from . import chat as chat_flow, chat_request, events, request as create_request, services
 
 IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False)
+CONVERSATION_HEADER = OpenApiParameter(chat_request.CONVERSATION_HEADER, str, location=OpenApiParameter.HEADER, required=False)
 
 
 def sse_response(body) -> StreamingHttpResponse:
@@ -42,6 +43,33 @@ class ResponsesCreateApi(OpenAIApi):
             answer = sse_response(services.response_stream(prepared))
         else:
             answer = Response(services.response_create(prepared))
+        for name, value in prepared.headers.items():
+            answer[name] = value
+        return answer
+
+
+class ChatCompletionsCreateApi(OpenAIApi):
+    @extend_schema(operation_id="openai_chat_completions_create", request=chat_request.ChatCreateInputSerializer,
+                   parameters=[IDEMPOTENCY_HEADER, CONVERSATION_HEADER], responses={200: dict})
+    def post(self, request):
+        """Create a chat completion (OpenAI's Chat Completions API): JSON, or SSE chunks then ``[DONE]`` with ``stream: true``.
+
+        With a conversation (``convostore.conversation`` or the X-ConvoStore-Conversation header) its stored history
+        is sent first and the new messages and the answer are stored after the answer; without one nothing is stored.
+        Errors: as POST /v1/responses (400 with ``param``, 404, 409, 429, 502, 504), all before any upstream call
+        except the upstream's own.
+        """
+        chat = chat_request.parse(request.data, header_conversation=request.headers.get(chat_request.CONVERSATION_HEADER))
+        prepared = chat_flow.chat_prepare(tenant=request.user.tenant, api_key_id=request.user.key_id, chat=chat,
+                                     idempotency_key=idempotency_key(request))
+        if isinstance(prepared, services.Replay):
+            answer = Response(chat_flow.completion_shape(prepared.response))
+            answer["Idempotent-Replayed"] = "true"
+            return answer
+        if chat.gateway.stream:
+            answer = sse_response(chat_flow.chat_stream(prepared, chat))
+        else:
+            answer = Response(chat_flow.chat_create(prepared))
         for name, value in prepared.headers.items():
             answer[name] = value
         return answer

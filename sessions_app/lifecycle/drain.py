@@ -1,6 +1,6 @@
 """The embed drainer: new turns and summaries become recallable within seconds, not at the next embed sweep.
 
-Every Celery worker runs one drainer thread (started on ``worker_ready``, stopped on shutdown) that
+Every Celery worker that consumes the memory queue runs one drainer thread (started on ``worker_ready``, stopped on shutdown) that
 takes conversations from the embed queue — filled by the append's own Redis pipeline — and embeds
 them; when the queue is empty it waits CONVOSTORE["EMBED_DRAIN_IDLE_SECONDS"] (0 turns it off).
 ``manage.py embed --follow`` runs the same loop in the foreground. While Redis or every worker is down
@@ -44,10 +44,19 @@ def drain(*, stop: threading.Event, idle: float, batch: int = 64) -> None:
             stop.wait(idle)
 
 
+def consumes_memory_queue(consumer) -> bool:
+    """True when the worker consumes the queue embedding tasks are routed to (or its queues are unknown)."""
+    queues = getattr(getattr(consumer, "task_consumer", None), "queues", None)
+    if queues is None:
+        return True
+    route = settings.CELERY_TASK_ROUTES.get("convostore.embed_conversation", {})
+    return route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE) in {queue.name for queue in queues}
+
+
 @signals.worker_ready.connect(weak=False)
-def _start(**_):
+def _start(sender=None, **_):
     idle = idle_seconds()
-    if idle > 0:
+    if idle > 0 and consumes_memory_queue(sender):  # drain where embedding work is meant to run
         _stop.clear()
         threading.Thread(target=drain, kwargs={"stop": _stop, "idle": idle}, name="embed-drain", daemon=True).start()
 

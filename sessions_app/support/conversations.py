@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from archive_app.models import Summary
-from convostore.admin_mixins import ReadOnlyAdminMixin
+from convostore.admin_mixins import ReadOnlyAdminMixin, ReplicaListMixin
 
 from ..models import AuditLogEntry, Conversation, Item, Response
 from . import transcripts
@@ -42,7 +42,7 @@ class ForkedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ConversationActionsMixin, admin.ModelAdmin):
+class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelAdmin):
     list_display = ("conversation_id", "tenant", "tier_badge", "item_count", "size", "token_count", "forked", "last_active")
     list_filter = ("tenant", "tier", ("last_active_at", admin.DateFieldListFilter), ForkedFilter)
     list_select_related = ("tenant",)
@@ -177,7 +177,7 @@ def recent_items_matching(term: str):
 
 
 @admin.register(Response)
-class ResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ResponseAdmin(ReplicaListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("response_id", "tenant", "conversation", "previous_response_id", "model", "status", "last_seq", "created_at")
     list_select_related = ("tenant", "conversation")
     list_filter = ("tenant", "status")
@@ -186,7 +186,7 @@ class ResponseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditLogEntryAdmin(ReplicaListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Superusers only: who opened which transcript or ran which action."""
 
     list_display = ("created_at", "username", "action", "object_type", "object_repr", "tenant")

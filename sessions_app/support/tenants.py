@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from convostore.admin_mixins import ReadOnlyAdminMixin
+from convostore.admin_mixins import ReadOnlyAdminMixin, ReplicaListMixin
 
 from ..models import ApiKey, AuditLogEntry, Tenant
 from ..services import api_key_create, api_key_revoke
@@ -22,7 +22,7 @@ class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ReplicaListMixin, admin.ModelAdmin):
     list_display = ("name", "encoding", "window_size", "token_budget", "retention_days", "evict_after_seconds", "created_at")
     search_fields = ("name",)
     inlines = [ApiKeyInline]
@@ -35,7 +35,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ReplicaListMixin, admin.ModelAdmin):
     """Keys are created through the service (raw key shown once) and revoked, never edited or deleted."""
 
     list_display = ("prefix", "tenant", "name", "state", "created_at", "last_used_at", "revoked_at")

@@ -90,7 +90,8 @@ def test_flushing_the_semantic_redis_leaves_hot_windows_and_embeddings_alone(api
     assert api.post("/v1/sessions/chat/append", {"role": "user", "content": "Hi"}, format="json").status_code == 201
     embedding_cache.embedding_put(tenant_id=api.tenant.pk, key="k", vector=[0.5, 0.5], model="m")
     put(api.tenant.pk, 1)
-    assert semantic_redis.port != redis_client.connection("hot").connection_pool.connection_kwargs["port"]
+    assert redis_client.connection("semantic").connection_pool.connection_kwargs["port"] == semantic_redis.port
+    assert redis_client.connection("hot") is not redis_client.connection("semantic")
     assert get(api.tenant.pk, 1)["hit"] is True
 
     redis_client.connection("semantic").flushall()

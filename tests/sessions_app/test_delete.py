@@ -19,7 +19,8 @@ def msg(content):
 
 
 def redis_keys(prefix):
-    return {k.decode() for k in redis_client.connection("hot").keys(f"{prefix}:*")}
+    # SCAN, not KEYS: on a Redis Cluster (--redis-cluster) KEYS answers from one node, SCAN walks every primary
+    return {k.decode() for k in redis_client.connection("hot").scan_iter(match=f"{prefix}:*", count=1000)}
 
 
 def conversation_keys(prefix, tenant_id, conversation_id):

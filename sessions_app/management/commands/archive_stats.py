@@ -4,17 +4,18 @@ import json
 
 from django.core.management.base import BaseCommand
 
+from convostore.db_router import from_replica
 from sessions_app import lifecycle
 
 
 class Command(BaseCommand):
-    help = "Print archive statistics per codec (ratio = stored / raw bytes)."
+    help = "Print archive statistics per codec (ratio = stored / raw bytes); reads the replica when one is configured."
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
 
     def handle(self, *args, **options):
-        rows = lifecycle.archive_stats()
+        rows = from_replica(lifecycle.archive_stats, where="archive_stats")
         if options.get("json"):
             self.stdout.write(json.dumps(rows))
             return

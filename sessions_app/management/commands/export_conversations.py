@@ -1,4 +1,4 @@
-"""export_conversations [--tenant T] [--since DATE] > file.jsonl"""
+"""export_conversations [--tenant T] [--since DATE] [--from-replica] > file.jsonl"""
 
 from datetime import timezone as dt_timezone
 
@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from convostore.db_router import replica_probe, replica_reads
 from convostore.progress import command_progress, counted
 from sessions_app.models import Tenant
 from sessions_app.services.portability import conversations_export_lines, conversations_for_export
@@ -17,8 +18,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--tenant")
         parser.add_argument("--since", help="Only conversations active since this date or datetime (ISO 8601).")
+        parser.add_argument("--from-replica", action="store_true",
+                            help="Read the Postgres replica (may lag: a data-subject export should read the primary). "
+                                 "Falls back to the primary when the replica does not answer at the start.")
 
-    def handle(self, *args, tenant=None, since=None, **options):
+    def handle(self, *args, from_replica=False, **options):
+        if from_replica and replica_probe("export_conversations"):
+            with replica_reads():
+                return self.export(**options)
+        return self.export(**options)
+
+    def export(self, *, tenant=None, since=None, **options):
         found = None
         if tenant:
             found = Tenant.objects.filter(name=tenant).first()
