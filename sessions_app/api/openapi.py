@@ -48,6 +48,7 @@ OPERATION_ERRORS = {
     "openai_conversation_items_retrieve": "400 404",
     "openai_conversation_items_delete": "400 404 409",
     "openai_responses_create": "400 404 409 413 422 502 504",
+    "openai_chat_completions_create": "400 404 409 413 422 502 504",
     "openai_responses_retrieve": "400 404 422",
     "openai_responses_delete": "400 404",
     "openai_responses_input_items_list": "400 404",
