@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all venv redis-server chromium bench clean
+.PHONY: run manage test test-all venv redis-server chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ chromium:
 run: $(STAMP)
 	$(PY) scripts/devservers.py run
 
+# Any manage.py command against the stack `make run` is serving: make manage ARGS="evict --idle-seconds 0"
+manage: $(STAMP)
+	@$(PY) scripts/devservers.py manage $(ARGS)
+
 # The same suites again with every Redis alias on a Redis Cluster (3 masters + 3 replicas started by the
 # run, `--redis-cluster`): `make test` runs a short subset, `make test-all` the whole list.
 CLUSTER_SHORT := tests/cache_app/test_hot_window_lua.py tests/cache_app/test_context_hot_path.py \
@@ -55,7 +59,7 @@ test-all: $(STAMP) redis-server chromium
 
 # Benchmarks (never part of the tests): each script compares with a floor or a peer in one run
 # and writes bench/results/<name>.json. `make bench BENCH=codec` runs one.
-BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec scale
+BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec scale command_startup
 bench: $(STAMP) redis-server
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
 	@for name in $(BENCH); do echo "== bench/$$name.py"; \

@@ -14,7 +14,6 @@ import math
 import re
 
 import numpy as np
-import openai
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -133,7 +132,7 @@ class OpenAICompatibleEmbedder(BaseEmbedder):
         try:
             payload = openai_client.embeddings(base_url=self.base_url, api_key=self.api_key, model=self.model, texts=texts,
                                                dimensions=self.dimensions, timeout=self.timeout_s, retries=self.retries)
-        except openai.OpenAIError as exc:
+        except openai_client.OpenAIError as exc:
             raise EmbedderError(f"embeddings endpoint {self.base_url} failed: {exc}") from exc
         return self._parse(payload, len(texts))
 

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 
-import openai
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -53,7 +52,7 @@ class OpenAICompatibleRelevanceGate(RelevanceGate):
             answer = openai_client.chat_text(base_url=self.base_url, api_key=self.api_key, model=self.model,
                                              messages=messages, max_tokens=200, timeout=self.timeout, retries=self.retries)
             keep = _kept_numbers(answer)
-        except (openai.OpenAIError, ValueError) as exc:
+        except (openai_client.OpenAIError, ValueError) as exc:
             logger.warning("relevance gate failed, using candidates ungated: %s", exc)
             return candidates
         return [candidate for number, candidate in enumerate(candidates, 1) if number in keep]

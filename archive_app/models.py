@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 from pgvector.django import HnswIndex, VectorField
 
+from convostore import metrics
+
 EMBEDDING_DIM = settings.CONVOSTORE["EMBEDDING_DIM"]
 
 
@@ -139,3 +141,14 @@ class LifecycleEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def metrics_count(self) -> None:
+        """Count this run in Prometheus (lifecycle_conversations_total, archived_bytes_total for archives).
+
+        post_save calls it for rows saved one by one; code that bulk-creates events calls it itself
+        (bulk_create sends no post_save).
+        """
+        metrics.lifecycle_conversations.labels(kind=self.kind).inc(self.conversations)
+        if self.kind == self.Kind.ARCHIVE:
+            metrics.archived_bytes.labels(form="raw").inc(self.raw_bytes)
+            metrics.archived_bytes.labels(form="stored").inc(self.stored_bytes)

@@ -5,19 +5,14 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from cache_app.context_cache import header_forget
-from convostore import metrics
 
 from .models import LifecycleEvent, Summary
 
 
 @receiver(post_save, sender=LifecycleEvent)
 def lifecycle_event_recorded(sender, instance, created, **kwargs):
-    if not created:
-        return
-    metrics.lifecycle_conversations.labels(kind=instance.kind).inc(instance.conversations)
-    if instance.kind == LifecycleEvent.Kind.ARCHIVE:
-        metrics.archived_bytes.labels(form="raw").inc(instance.raw_bytes)
-        metrics.archived_bytes.labels(form="stored").inc(instance.stored_bytes)
+    if created:
+        instance.metrics_count()
 
 
 @receiver(post_save, sender=Summary)

@@ -8,7 +8,6 @@ import math
 import re
 from collections import Counter
 
-import openai
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -149,7 +148,7 @@ class OpenAICompatibleSummariser(BaseSummariser):
         try:
             return openai_client.chat_text(base_url=self.base_url, api_key=self.api_key, model=self.model, messages=messages,
                                            max_tokens=self.max_tokens, timeout=self.timeout, retries=self.retries)
-        except (openai.OpenAIError, ValueError) as exc:
+        except (openai_client.OpenAIError, ValueError) as exc:
             raise SummariserError(f"chat completion at {self.base_url} failed: {exc}") from exc
 
 

@@ -68,7 +68,7 @@ def query_vector(embedding) -> np.ndarray:
     vector = np.asarray(embedding, dtype=np.float32)
     if vector.ndim != 1 or not 1 <= vector.shape[0] <= MAX_DIM:
         raise ValidationFailed(f"'embedding' must be a list of 1 to {MAX_DIM} numbers.", param="embedding", code="invalid_value")
-    if not np.isfinite(vector).all() or not np.linalg.norm(vector) > 0:
+    if not np.isfinite(vector).all() or not np.linalg.norm(vector.astype(np.float64)) > 0:
         raise ValidationFailed("'embedding' must be finite and not all zeros.", param="embedding", code="invalid_value")
     return normalise(vector)
 
@@ -107,8 +107,10 @@ def cache_lookup(*, tenant_id: int, namespace: str, threshold: float, embedding,
             _observe(tenant_id, namespace, candidates)
             found = _first_hit(client, skeys, candidates, now=now, text=text, exact=require_exact_text, guard=guard)
     except RedisUnavailable:
+        metrics.semantic_cache_lookups.labels(outcome="unavailable").inc()
         return {"hit": False, "threshold": threshold}
     defer_count(tenant_id, namespace, "hits" if found else "misses")
+    metrics.semantic_cache_lookups.labels(outcome="hit" if found else "miss").inc()
     if found is None:
         return {"hit": False, "threshold": threshold}
     member, similarity, meta, response = found

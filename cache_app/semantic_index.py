@@ -59,8 +59,8 @@ def record_dtype(dim: int) -> np.dtype:
 
 def normalise(vector: np.ndarray) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32)
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
+    norm = float(np.linalg.norm(vector.astype(np.float64)))  # float64: squares of large float32 values overflow
+    return (vector.astype(np.float64) / norm).astype(np.float32) if norm > 0 else vector
 
 
 def text_digest(text: str | None) -> int:

@@ -1,4 +1,8 @@
-"""Prometheus metrics, shared by gunicorn workers and Celery through prometheus-client's multiprocess mode."""
+"""Prometheus metrics, shared by gunicorn workers, Celery and management commands through prometheus-client's multiprocess mode.
+
+Every series is exported from the first scrape: ``preinitialise`` creates each labelled series with its
+known label values (counters at 0, histograms empty); HTTP request series come from django-prometheus.
+"""
 
 from prometheus_client import Counter, Histogram
 
@@ -37,3 +41,24 @@ gateway_upstream_latency = Histogram(
     buckets=(10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000),
 )
 gateway_tokens = Counter("gateway_tokens_total", "Upstream tokens spent through the gateway, by API-key id.", ["api_key", "kind"])
+
+# Label values known in advance, so their series exist (at 0) before the first event.
+KNOWN_LABELS = {
+    window_events: {"event": ("hit", "miss", "rebuild")},
+    archived_bytes: {"form": ("raw", "stored")},
+    semantic_cache_lookups: {"outcome": ("hit", "miss", "unavailable")},
+    lifecycle_conversations: {"kind": ("evict", "archive", "rehydrate", "summarise", "embed", "purge")},
+}
+
+
+def preinitialise(*, redis_layers=(), tasks=()) -> None:
+    """Create every known labelled series now: the fixed ones above, each Redis layer (cache alias) and task name."""
+    for metric, labels in KNOWN_LABELS.items():
+        ((name, values),) = labels.items()
+        for value in values:
+            metric.labels(**{name: value})
+    for layer in redis_layers:
+        redis_failures.labels(layer=layer)
+    for task in tasks:
+        task_duration.labels(task=task)
+        task_failures.labels(task=task)

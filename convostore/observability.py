@@ -1,19 +1,13 @@
-"""Request/task context for logs (request id, tenant, conversation), JSON log lines, /metrics, tracing hooks."""
+"""Request/task context for logs (request id, tenant, conversation, task), the filter that puts it on every line, tracing."""
 
 from __future__ import annotations
 
 import contextvars
-import ipaddress
-import json
 import logging
 import os
 import re
-import time
 import uuid
 from contextlib import contextmanager
-
-from django.conf import settings
-from django.http import HttpResponse, JsonResponse
 
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("convostore_log_context", default={})
 
@@ -36,12 +30,28 @@ def scope(**values):
         _context.reset(token)
 
 
+def task_scope(**values) -> None:
+    """Start a task's log context afresh (a worker runs many tasks in one thread: nothing carries over)."""
+    _context.set({k: v for k, v in values.items() if v is not None})
+
+
 class ContextFilter(logging.Filter):
-    """Copies the bound request/task fields onto every record."""
+    """Copies the bound request/task fields (request_id, tenant_id, conversation_id, task_id) onto every record.
+
+    Django logs 4xx/5xx (``django.request``) after the middleware's scope has closed, with the request
+    object as ``record.request``: the ids then come from ``request.log_context``, and the request is
+    written as ``method`` and ``path`` only (no query string, no body; the JSON formatter skips ``request``).
+    """
 
     def filter(self, record):
-        for key, value in _context.get().items():
-            if not hasattr(record, key):
+        request = getattr(record, "request", None)
+        values = dict(getattr(request, "log_context", None) or {})
+        values.update(_context.get())
+        if request is not None:
+            values.setdefault("method", getattr(request, "method", None))
+            values.setdefault("path", getattr(request, "path", None))
+        for key, value in values.items():
+            if value is not None and not hasattr(record, key):
                 setattr(record, key, value)
         return True
 
@@ -54,26 +64,6 @@ class ClientErrorOneLine(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, bound context, exception."""
-
-    _SKIP = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-
-    def format(self, record):
-        payload = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in self._SKIP and not key.startswith("_"):
-                payload[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False)
 
 
 # What a caller may choose as its request id: 1–64 characters, letters, digits and ._:- (a UUID, a trace
@@ -99,8 +89,12 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         request_id = request_id_from(request.headers.get("X-Request-ID"))
+        request.log_context = {"request_id": request_id}
         with scope(request_id=request_id), span("http " + request.method, path=request.path):
-            response = self.get_response(request)
+            try:
+                response = self.get_response(request)
+            finally:
+                request.log_context = current()  # for the lines Django writes after this scope (django.request)
         response["X-Request-ID"] = request_id
         return response
 
@@ -132,33 +126,3 @@ def span(name: str, **attributes):
         return
     with _TRACER.start_as_current_span(name, attributes={k: str(v) for k, v in attributes.items()}) as current_span:
         yield current_span
-
-
-# --- /metrics -----------------------------------------------------------------------------------------
-
-def _allowed(request) -> bool:
-    token = settings.CONVOSTORE.get("METRICS_TOKEN")
-    if token:
-        return request.headers.get("Authorization", "") == f"Bearer {token}"
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net, strict=False) for net in settings.CONVOSTORE.get("METRICS_ALLOW", []))
-
-
-def metrics_view(request):
-    """Prometheus exposition; aggregates every gunicorn worker and Celery process in multiprocess mode."""
-    if not _allowed(request):
-        return JsonResponse({"error": {"message": "Metrics are not available to this client.", "type": "invalid_request_error",
-                                       "param": None, "code": "forbidden"}}, status=403)
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client import REGISTRY
-
-    registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -10,24 +10,44 @@ variables: no key means no ``Authorization`` header (pass ``request_headers(clie
 no organization or project header is sent.
 
 Errors are the SDK's: ``openai.APIStatusError`` (the server answered an error status),
-``openai.APITimeoutError``, ``openai.APIConnectionError`` — all ``openai.OpenAIError``.
+``openai.APITimeoutError``, ``openai.APIConnectionError`` — all ``openai.OpenAIError``, also reachable as
+``openai_client.OpenAIError`` (``except openai_client.OpenAIError:`` imports the SDK only when an error is raised).
+
+The SDK is imported on first use, not at module import: ``import openai`` costs seconds of CPU (its
+type modules), which every management command and worker start would pay even when no OpenAI-compatible
+endpoint is configured.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
+from typing import TYPE_CHECKING
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 _clients: dict[tuple, openai.OpenAI] = {}
 _lock = threading.Lock()
+
+
+def sdk():
+    """The ``openai`` module, imported on first call (lazily: it is heavy, see the module docstring)."""
+    return importlib.import_module("openai")
+
+
+def __getattr__(name: str):
+    """``OpenAIError`` and the other SDK exceptions, resolved when first read (an ``except`` clause reads it when raised)."""
+    if name.endswith("Error"):
+        return getattr(sdk(), name)
+    raise AttributeError(name)
 
 
 def openai_client(*, base_url: str, api_key: str | None, timeout_s: float, connect_timeout_s: float | None = None,
                   max_retries: int = 2) -> openai.OpenAI:
     """The shared SDK client for ``base_url`` (ending in ``/v1``); timeouts in seconds per attempt."""
     if not base_url:
-        raise openai.OpenAIError("no OpenAI-compatible base URL is configured")
+        raise sdk().OpenAIError("no OpenAI-compatible base URL is configured")
     connect = timeout_s if connect_timeout_s is None else connect_timeout_s
     key = (base_url.rstrip("/"), api_key or "", float(timeout_s), float(connect), int(max_retries))
     client = _clients.get(key)
@@ -36,10 +56,10 @@ def openai_client(*, base_url: str, api_key: str | None, timeout_s: float, conne
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = openai.OpenAI(
+            client = sdk().OpenAI(
                 base_url=key[0],
                 api_key=api_key or "",
-                timeout=openai.Timeout(timeout_s, connect=connect),
+                timeout=sdk().Timeout(timeout_s, connect=connect),
                 max_retries=max_retries,
                 _enforce_credentials=False,  # a server without a key (vLLM, llama.cpp) is a normal case here
             )
@@ -51,7 +71,7 @@ def openai_client(*, base_url: str, api_key: str | None, timeout_s: float, conne
 
 def request_headers(client: openai.OpenAI) -> dict:
     """Per-call headers: an explicitly omitted ``Authorization`` when the client has no key (the SDK insists)."""
-    return {} if client.api_key else {"Authorization": openai.omit}
+    return {} if client.api_key else {"Authorization": sdk().omit}
 
 
 def chat_text(*, base_url: str, api_key: str, model: str, messages: list[dict], max_tokens: int, timeout: float,

@@ -1,4 +1,4 @@
-"""OpenAPI schema extras: the Bearer key scheme and the OpenAI-shaped error responses on every operation."""
+"""OpenAPI schema extras: the Bearer key scheme and the OpenAI-shaped error responses (sessions_app.api.openapi uses them)."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
@@ -22,12 +22,15 @@ ERROR_SCHEMA = {
 ERROR_STATUSES = {
     "400": "Invalid request (the offending field is in error.param).",
     "401": "Missing, unknown, revoked or expired API key.",
+    "403": "Not for this client (metrics outside CONVOSTORE_METRICS_ALLOW and without the metrics token).",
     "404": "Not found (another tenant's ids answer the same).",
     "409": "Conflict: version_conflict, idempotency_key_reused, response_id_taken, conversation_deleted, …",
     "413": "Item or body too large.",
     "422": "Well-formed but unprocessable.",
     "429": "Rate limit exceeded for this key.",
+    "502": "The upstream model server failed, refused ConvoStore's credentials, or is not allowed (gateway).",
     "503": "The database is unavailable.",
+    "504": "The upstream model server timed out (gateway).",
 }
 
 
@@ -40,16 +43,6 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A ConvoStore API key: Authorization: Bearer cs_…"}
 
 
-def add_error_responses(result, generator, request, public):
-    """Postprocessing hook: every operation may answer the error statuses, all in the OpenAI error shape."""
-    components = result.setdefault("components", {}).setdefault("schemas", {})
-    components["Error"] = ERROR_SCHEMA
-    for path in result.get("paths", {}).values():
-        for operation in path.values():
-            responses = operation.setdefault("responses", {})
-            for status, description in ERROR_STATUSES.items():
-                responses.setdefault(
-                    status,
-                    {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                )
-    return result
+def error_response(status: str) -> dict:
+    """The OpenAPI response of an error status: its meaning and the OpenAI error shape."""
+    return {"description": ERROR_STATUSES[status], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -1,10 +1,12 @@
 """Root URLconf: API under /v1, admin, schema and docs (Swagger UI, served offline), health probes."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, observability
+from . import exposition, health
 
 urlpatterns = [
     path("v1/", include("sessions_app.api.urls")),
@@ -16,7 +18,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", observability.metrics_view, name="metrics"),
+    path("metrics", exposition.metrics_view, name="metrics"),
+    # Browsers ask for /favicon.ico on any page without a <link rel="icon">: answer instead of logging a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("convostore_admin/favicon.svg"), permanent=True), name="favicon"),
 ]
 
 handler404 = "convostore.health.not_found"

@@ -5,11 +5,17 @@ Only this launcher knows about "embedded"; the app reads DATABASE_URL / REDIS_UR
     python scripts/devservers.py run             # services + migrate + convostore-serve + celery worker + beat
     python scripts/devservers.py test [ARGS…]    # throwaway services + pytest ARGS
     python scripts/devservers.py exec CMD…       # services + any command (benchmarks)
+    python scripts/devservers.py manage ARGS…    # manage.py ARGS against the stack `run` started (make manage)
+
+While `run` serves, the connection settings of what it started are in .convostore/stack.env (mode 600);
+`manage` reads them, so operators' commands reach the same Postgres and Redis. The ports of the embedded
+Postgres and Redis are remembered in .convostore/ports.json and reused on the next start when free.
 """
 
 from __future__ import annotations
 
 import os
+import json
 import pwd
 import shutil
 import signal
@@ -22,7 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".convostore"
+STATE = Path(os.environ.get("CONVOSTORE_STATE_DIR") or ROOT / ".convostore")  # another one for tests of the launcher
+STACK_ENV = "stack.env"  # what `manage` needs to reach the running stack
+STACK_KEYS = ("DATABASE_URL", "REDIS_URL", "REDIS_HOT_URL", "REDIS_SEMANTIC_URL", "REDIS_EMBEDDINGS_URL", "CELERY_BROKER_URL",
+              "DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY", "PROMETHEUS_MULTIPROC_DIR")
 PG_SYSTEM_USER = "embedded_postgres"
 DATABASE_NAME = "convostore"
 
@@ -38,6 +47,20 @@ def free_port() -> int:
             port = sock.getsockname()[1]
         if port != 5432:
             return port
+
+
+def port_or_free(preferred: int | None) -> int:
+    """``preferred`` (the previous run's port) when nothing listens there, else a free port."""
+    if preferred and preferred != 5432:
+        with socket.socket() as sock:
+            # As the servers do: a port whose last connections linger in TIME_WAIT is free to listen on again.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    return free_port()
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -94,7 +117,7 @@ class EmbeddedPostgres:
     def _run(self, name: str, args: list[str], **kwargs) -> None:
         getattr(self.commands, name)(args, pgdata=self.data_dir, user=self.user, **kwargs)
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self, preferred_port: int | None = None) -> "EmbeddedPostgres":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "PG_VERSION").exists():
             log(f"initialising Postgres in {self.data_dir}")
@@ -104,7 +127,7 @@ class EmbeddedPostgres:
             self.port = running
             log(f"Postgres already running on 127.0.0.1:{running} (left by an earlier run); reusing it")
         else:
-            self.port = free_port()
+            self.port = port_or_free(preferred_port)
             socket_dir = self.data_dir  # the unprivileged user owns it
             options = f"-h 127.0.0.1 -p {self.port} -k {socket_dir} -c fsync=on -c synchronous_commit=on -c max_connections=200"
             self._run("pg_ctl", ["-w", "-t", "60", "-o", options, "-l", str(self.data_dir / "postgres.log"), "start"], timeout=90)
@@ -159,8 +182,8 @@ class LocalRedis:
         self.process = None
         self.fake = None
 
-    def start(self) -> "LocalRedis":
-        self.port = free_port()
+    def start(self, preferred_port: int | None = None) -> "LocalRedis":
+        self.port = port_or_free(preferred_port)
         binary = shutil.which("redis-server")
         if binary:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -209,16 +232,24 @@ class Services:
 
     def __enter__(self) -> dict:
         env = dict(os.environ)
+        # Children run this checkout's code, also when the venv's editable install points at another one
+        # (a git worktree): console scripts such as convostore-serve do not put the cwd on sys.path.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        ports_file = self.state_dir / "ports.json"
+        ports = json.loads(ports_file.read_text()) if ports_file.exists() else {}
         if not env.get("DATABASE_URL"):
-            self.postgres = EmbeddedPostgres(self.state_dir / "pgdata").start()
+            self.postgres = EmbeddedPostgres(self.state_dir / "pgdata").start(ports.get("postgres"))
             env["DATABASE_URL"] = self.postgres.url()
             # Fault tests restart this server (pg_ctl); they find it through these.
             env["CONVOSTORE_EMBEDDED_PGDATA"] = str(self.postgres.data_dir)
             env["CONVOSTORE_EMBEDDED_PGUSER"] = self.postgres.user or ""
             env.setdefault("XDG_RUNTIME_DIR", os.environ.get("XDG_RUNTIME_DIR", ""))
         if not env.get("REDIS_URL"):
-            self.redis = LocalRedis(self.state_dir / "redis", allow_fake=self.allow_fake_redis).start()
+            self.redis = LocalRedis(self.state_dir / "redis", allow_fake=self.allow_fake_redis).start(ports.get("redis"))
             env["REDIS_URL"] = self.redis.url
+        started = {name: service.port for name, service in (("postgres", self.postgres), ("redis", self.redis)) if service}
+        if started:
+            ports_file.write_text(json.dumps({**ports, **started}))
         return env
 
     def __exit__(self, *exc) -> None:
@@ -229,6 +260,39 @@ class Services:
 
 def manage(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=check, cwd=ROOT)
+
+
+def stack_env_write(env: dict) -> Path:
+    """.convostore/stack.env: the settings of the running stack (it holds the secret key: mode 600)."""
+    path = STATE / STACK_ENV
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("# written by `make run` while it serves; `make manage ARGS=…` reads it\n")
+        handle.writelines(f"{key}={env[key]}\n" for key in STACK_KEYS if env.get(key))
+    return path
+
+
+def stack_env_read() -> dict:
+    path = STATE / STACK_ENV
+    if not path.exists():
+        raise SystemExit(f"[convostore] no stack is running here ({path} is missing): start `make run` in another terminal, "
+                         "or set DATABASE_URL and REDIS_URL and run `python manage.py …` yourself.")
+    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    host_port = values.get("DATABASE_URL", "").rsplit("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except (OSError, ValueError):
+        raise SystemExit(f"[convostore] the stack in {path} does not answer (Postgres at {host_port}): "
+                         "is `make run` still running?") from None
+    return values
+
+
+def command_manage(args: list[str]) -> int:
+    """manage.py ARGS with the running stack's settings (they win over the caller's environment)."""
+    env = {**os.environ, **stack_env_read()}
+    return manage(env, *args, check=False).returncode
 
 
 def secret_file(path: Path, make) -> str:
@@ -253,6 +317,7 @@ def command_run() -> int:
         manage(env, "migrate", "--no-input", "-v", "0")
         manage(env, "collectstatic", "--no-input", "-v", "0")
         manage(env, "demo_setup", "--state-dir", str(STATE))
+        stack_env = stack_env_write(env)
         port = env.get("PORT") or "8000"
         bin_dir = Path(sys.executable).parent
         children = [
@@ -263,7 +328,11 @@ def command_run() -> int:
                              env=env, cwd=ROOT),
         ]
         log(f"serving the API and admin on http://127.0.0.1:{port}/ (admin: /admin/, docs: /api/docs/); Ctrl-C stops everything")
-        return supervise(children)
+        log(f"commands against this stack: make manage ARGS=\"evict --idle-seconds 0\" (settings in {stack_env})")
+        try:
+            return supervise(children)
+        finally:
+            stack_env.unlink(missing_ok=True)
 
 
 def supervise(children: list[subprocess.Popen]) -> int:
@@ -316,11 +385,13 @@ def command_exec(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("run", "test", "exec"):
+    if not argv or argv[0] not in ("run", "test", "exec", "manage"):
         print(__doc__)
         return 2
     if argv[0] == "run":
         return command_run()
+    if argv[0] == "manage":
+        return command_manage(argv[1:])
     rest = argv[1:]
     if rest and rest[0] == "--":
         rest = rest[1:]

@@ -9,10 +9,16 @@ class SessionsAppConfig(AppConfig):
     default = True
 
     def ready(self):
-        from convostore import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from convostore import exposition, schema  # noqa: F401  (schema registers the OpenAPI auth extension)
 
         from . import signals  # noqa: F401  (Django's idiom: receivers connect once the app registry is ready)
+        from . import tasks  # noqa: F401  (registers the tasks now, so their metric series exist in every process)
         from .gateway import routes  # noqa: F401  (registers the default-route system check)
+
+        from .tier_metrics import TierCollector
+
+        exposition.preinitialise()  # every documented series exists from the first scrape, in every process
+        exposition.scrape_collector_add(TierCollector())
 
 
 class ConvoStoreAdminConfig(admin_apps.AdminConfig):

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "convostore.observability.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -37,7 +38,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# HTTP request series by view, method and status (django-prometheus), in buckets that fit a ~2 ms API.
+PROMETHEUS_LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.5, 5.0, 10.0, float("inf"))
 
 ROOT_URLCONF = "convostore.urls"
 WSGI_APPLICATION = "convostore.wsgi.application"
@@ -269,29 +273,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "convostore.schema.add_error_responses",
+        "sessions_app.api.openapi.postprocess",
     ],
 }
 
-# Structured logs: one JSON object per line with request_id, tenant_id and conversation_id bound
-# for the request or task (LOG_FORMAT=plain for humans at a terminal).
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "context": {"()": "convostore.observability.ContextFilter"},
-        "client_error_one_line": {"()": "convostore.observability.ClientErrorOneLine"},
-    },
-    "formatters": {
-        "json": {"()": "convostore.observability.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="json"), "filters": ["context"]}
-    },
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "django.request": {"filters": ["client_error_one_line"]},
-    },
-}
+# Structured logs (JSON lines with the request's or task's ids): convostore/settings/logs.py.
+from .logs import LOGGING  # noqa: E402,F401

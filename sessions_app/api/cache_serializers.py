@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cache_app.embedding_cache import MAX_BATCH, MAX_DIM
 from cache_app.semantic import MAX_TTL_S
 
 
-class EmbeddingField(serializers.Field):
-    """A list of 1..MAX_DIM finite numbers (booleans and strings are refused), returned as a list of floats."""
+FLOAT32_MAX = 3.4028234663852886e38  # vectors are stored as float32: a larger magnitude would become inf
 
-    default_error_messages = {"invalid": f"Must be a list of 1 to {MAX_DIM} finite numbers."}
+
+@extend_schema_field({"type": "array", "items": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
+                      "minItems": 1, "maxItems": MAX_DIM})
+class EmbeddingField(serializers.Field):
+    """A list of 1..MAX_DIM finite numbers within float32's range (booleans and strings are refused), as floats."""
+
+    default_error_messages = {"invalid": f"Must be a list of 1 to {MAX_DIM} finite numbers (float32 range)."}
 
     def to_internal_value(self, data):
         if not isinstance(data, list) or not 1 <= len(data) <= MAX_DIM:
             self.fail("invalid")
         for value in data:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or abs(value) > FLOAT32_MAX:
                 self.fail("invalid")
         return data
 

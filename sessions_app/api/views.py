@@ -109,6 +109,7 @@ class ResponseResolveApi(APIView):
         )
         body = resolved.body_json()
         metrics.resolve_latency.observe((time.perf_counter() - started) * 1000)
+        metrics.estimated_input_tokens.observe(resolved.estimated_input_tokens)
         return HttpResponse(body, content_type="application/json")
 
 

@@ -10,6 +10,7 @@ from django.db.models import F
 from archive_app.selectors import recall, reindex_pending
 from cache_app.context_cache import Header, header_store
 from cache_app.hot_window import Entry
+from convostore import metrics
 
 from ..models import Conversation
 from ..selectors import window_load
@@ -81,6 +82,7 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
     assembly = assemble(entries, recalled=recalled, **parts)
     differs = conversation.prefix_fingerprint != assembly.prefix_fingerprint
     fingerprint_remember(conversation, assembly.prefix_fingerprint)
+    metrics.estimated_input_tokens.observe(assembly.estimated_input_tokens)
     if target.cacheable and (differs or target.window is None):
         _remember_header(tenant, conversation, target)
     return render(
@@ -112,4 +114,6 @@ def fingerprint_remember(conversation, value: str) -> bool:
         prefix_fingerprint=value, apc_fingerprint_changes=F("apc_fingerprint_changes") + (1 if previous else 0)
     )
     conversation.prefix_fingerprint = value
+    if changed and previous:
+        metrics.apc_fingerprint_changes.inc()
     return bool(changed)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import openai
 from django.conf import settings
 from django.core.checks import Error, register
 from django.db.models.signals import post_delete, post_save
@@ -17,6 +17,9 @@ from convostore.openai_client import openai_client
 
 from ..models import ModelRoute, Tenant
 from convostore.upstream_hosts import RouteNotAllowed, key_env_check, split_url
+
+if TYPE_CHECKING:  # a type only: importing the SDK costs every process start seconds (convostore.openai_client)
+    import openai
 
 APIS = ("responses", "chat_completions")
 

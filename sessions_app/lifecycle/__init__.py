@@ -8,7 +8,7 @@ from .embeddings import conversation_embed, embed_candidates, embed_pending, mem
 from .eviction import conversation_evict, enforce_hot_budget, evict_idle, hot_usage
 from .maintenance import archive_stats, code_table_train, purge_expired, segments_verify
 from .rehydrate import conversation_rehydrate
-from .summaries import summary_candidates, summary_refresh
+from .summaries import summary_candidates, summary_refresh, summary_refresh_outcome
 
 __all__ = [
     "archive_stats",
@@ -29,4 +29,5 @@ __all__ = [
     "summary_candidates",
     "summary_enqueue",
     "summary_refresh",
+    "summary_refresh_outcome",
 ]

@@ -13,8 +13,11 @@ from archive_app import storage
 from archive_app.models import ArchiveSegment, LifecycleEvent
 from archive_app.payload import ArchivedItem
 from archive_app.segments import code_table_latest, segment_encode
+from cache_app import eviction
+from cache_app.redis_client import RedisUnavailable
 
 from ..models import Conversation, Item, Tenant
+from ..services.hot import outbox_record
 from . import selectors
 
 logger = logging.getLogger(__name__)
@@ -109,10 +112,28 @@ def _archive_locked(locked: list[Conversation], *, keep_window: bool) -> dict[in
         changed.append(c)
     _rows_retire(cids, uptos, sum(map(len, items.values())), changed)
     _events(locked, items, segments)
-    if segments:
-        pks = list(segments)
-        transaction.on_commit(lambda: summary_enqueue(pks))
+    cold = [(c.tenant_id, c.conversation_id) for c in changed if c.tier == Conversation.Tier.COLD]
+    if segments or cold:
+        transaction.on_commit(lambda: _after_commit(cold, list(segments)))
     return segments
+
+
+def _after_commit(cold: list[tuple[int, str]], archived_pks: list[int]) -> None:
+    if cold:
+        windows_forget(cold)
+    if archived_pks:
+        summary_enqueue(archived_pks)
+
+
+def windows_forget(members: list[tuple[int, str]]) -> None:
+    """Cold means out of Redis: drop the windows of conversations archived whole (a rehydrate or a read may have
+    rebuilt one), so the tier the admin shows is where reads are served from. Redis away: the outbox drops them later.
+    """
+    try:
+        eviction.windows_drop_many(members)
+    except RedisUnavailable:
+        for tenant_id, conversation_id in members:
+            outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, reason="archived: window not dropped")
 
 
 def _rows_read(cids: list[int], uptos: list[int]) -> dict[int, list[ArchivedItem]]:
@@ -169,7 +190,7 @@ def _events(locked: list[Conversation], items: dict, segments: dict) -> None:
     for c in locked:
         if c.pk in segments:
             per_tenant[c.tenant_id].append(c.pk)
-    LifecycleEvent.objects.bulk_create(
+    events = LifecycleEvent.objects.bulk_create(
         LifecycleEvent(
             kind=LifecycleEvent.Kind.ARCHIVE,
             tenant_id=tenant_id,
@@ -180,3 +201,5 @@ def _events(locked: list[Conversation], items: dict, segments: dict) -> None:
         )
         for tenant_id, pks in per_tenant.items()
     )
+    for event in events:  # bulk_create sends no post_save: count them here
+        event.metrics_count()

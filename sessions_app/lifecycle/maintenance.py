@@ -108,10 +108,11 @@ def code_table_train(*, tenant: Tenant) -> CodeTable:
     return row
 
 
-def purge_expired(*, now=None) -> int:
+def purge_expired(*, now=None, progress=None) -> int:
     """Delete conversations past their ttl_seconds or their tenant's retention (rows, forks, segments, Redis).
 
     Goes through sessions_app's conversation_delete, so Redis keys and tombstones follow. Returns conversations deleted.
+    ``progress(n)`` is called after each expired conversation (with the forks deleted along with it).
     """
     now = now or timezone.now()
     deleted: dict[int, int] = defaultdict(int)
@@ -123,6 +124,8 @@ def purge_expired(*, now=None) -> int:
             continue
         deleted[conversation.tenant_id] += len(ids)
         storage.names_delete(names)
+        if progress:
+            progress(len(ids))
     for tenant_id, count in deleted.items():
         LifecycleEvent.objects.create(kind=LifecycleEvent.Kind.PURGE, tenant_id=tenant_id, conversations=count)
     return sum(deleted.values())

@@ -35,24 +35,33 @@ def summary_refresh(*, conversation: Conversation, force: bool = False, summaris
     summary_threshold_tokens, or always with ``force`` (archive time). Idempotent: an existing summary to
     the same seq is returned as is. A summariser failure returns None and leaves the previous summary in place.
     """
+    return summary_refresh_outcome(conversation=conversation, force=force, summariser=summariser)[1]
+
+
+def summary_refresh_outcome(*, conversation: Conversation, force: bool = False, summariser=None) -> tuple[str, Summary | None]:
+    """summary_refresh, also saying what happened: ("written" | "current" | "not_due" | "failed", what it returns).
+
+    "current": a summary already covers every turn that left the window; "not_due": no turn left it yet,
+    or they stay under the threshold (without ``force``); "failed": the summariser failed (logged).
+    """
     tenant = conversation.tenant
     entries = context_entries(conversation, conversation.last_seq)
     older = entries[: max(0, len(entries) - tenant.window_size)]
     if not older:
-        return None
+        return "not_due", None
     upto = older[-1].seq
     previous = summary_previous(conversation, upto)
     fresh = [entry for entry in older if entry.seq > (previous.upto_seq if previous else 0)]
     if not fresh:
-        return None
+        return "current", None
     if not force and sum(entry.tokens for entry in fresh) < tenant.summary_threshold_tokens:
-        return None
+        return "not_due", None
     summariser = summariser or get_summariser()
     try:
         text = summariser.summarise(previous=previous.text if previous else "", turns=[json.loads(e.raw) for e in fresh])
     except SummariserError as exc:
         logger.warning("summary of %s to seq %s failed, previous summary kept: %s", conversation.pk, upto, exc)
-        return None
+        return "failed", None
     text = normalise_text(text)
     summary, created = Summary.objects.get_or_create(
         conversation=conversation,
@@ -63,10 +72,11 @@ def summary_refresh(*, conversation: Conversation, force: bool = False, summaris
             "summariser": summariser.label[:200],
         },
     )
-    if created:
-        LifecycleEvent.objects.create(kind=LifecycleEvent.Kind.SUMMARISE, tenant=tenant, conversations=1, items=len(fresh))
-        _embed_soon(conversation)
-    return summary
+    if not created:
+        return "current", summary
+    LifecycleEvent.objects.create(kind=LifecycleEvent.Kind.SUMMARISE, tenant=tenant, conversations=1, items=len(fresh))
+    _embed_soon(conversation)
+    return "written", summary
 
 
 def summary_candidates(limit: int = 500):

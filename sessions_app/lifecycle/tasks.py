@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from archive_app.embedders import EmbedderError
+from convostore import observability
 
 from ..models import Conversation
 from . import archive, drain, eviction, maintenance, selectors  # noqa: F401  (drain: the worker's embed drainer)
@@ -54,7 +55,7 @@ def archive_sweep() -> int:
 )
 def archive_conversation(conversation_pk: int) -> int | None:
     """Archive one conversation (idempotent: a rerun archives only what is left). Returns the last segment's pk."""
-    conversation = Conversation.objects.filter(pk=conversation_pk).first()
+    conversation = _conversation(conversation_pk)
     if conversation is None:
         return None
     segment = archive.conversation_archive(conversation=conversation, keep_window=True)
@@ -68,7 +69,11 @@ def purge_expired() -> int:
 
 
 def _conversation(pk: int) -> Conversation | None:
-    return Conversation.objects.select_related("tenant").filter(pk=pk).first()
+    """The row (None when deleted meanwhile); its tenant and conversation ids go on the task's log lines."""
+    conversation = Conversation.objects.select_related("tenant").filter(pk=pk).first()
+    if conversation is not None:
+        observability.bind(tenant_id=conversation.tenant_id, conversation_id=conversation.conversation_id)
+    return conversation
 
 
 @shared_task(name="convostore.summarise_conversation", autoretry_for=(OSError,), retry_backoff=True, max_retries=3)

@@ -85,15 +85,21 @@ def semantic_forget(*, tenant_id: int, conversation_ids: list[str]) -> None:
             outbox_record(tenant_id=tenant_id, conversation_id=conversation_id, reason=f"delete: {exc}"[:200])
 
 
-def tenant_purge(*, tenant: Tenant, keep_tenant: bool = False) -> int:
-    """Delete every conversation of a tenant through the GDPR path (and the tenant itself unless kept)."""
+def tenant_purge(*, tenant: Tenant, keep_tenant: bool = False, progress=None) -> int:
+    """Delete every conversation of a tenant through the GDPR path (and the tenant itself unless kept).
+
+    Returns conversations deleted, forks included; ``progress(n)`` is called after each root conversation.
+    """
     roots = list(Conversation.objects.filter(tenant=tenant, parent__isnull=True).values_list("conversation_id", flat=True))
     removed = 0
     for conversation_id in roots:
         try:
-            removed += len(conversation_delete(tenant=tenant, conversation_id=conversation_id))
+            ids = conversation_delete(tenant=tenant, conversation_id=conversation_id)
         except NotFound:  # deleted concurrently
             continue
+        removed += len(ids)
+        if progress:
+            progress(len(ids))
     purge_tenant_caches(tenant_id=tenant.pk)
     if not keep_tenant:
         api_keys_forget(tenant)

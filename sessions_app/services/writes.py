@@ -50,7 +50,7 @@ _CONVERSATION = """
         AND (%(expected)s::bigint IS NULL OR c.version = %(expected)s::bigint)
         AND c.item_count + %(n)s <= %(max_items)s
         AND c.byte_count + %(bytes)s <= %(max_bytes)s
-    RETURNING c.id, c.version, c.last_seq, c.lineage, (c.xmax = 0) AS inserted"""
+    RETURNING c.id, c.version, c.last_seq, c.lineage, (c.xmax = 0) AS inserted, c.byte_count"""
 _RESPONSE = """
     INSERT INTO sessions_app_response (tenant_id, response_id, conversation_id, previous_response_id, input_first_seq,
         output_first_seq, last_seq, model, usage, status, created_at, instructions, metadata, tools, params)
@@ -70,11 +70,11 @@ _ITEMS = """
     RETURNING 1"""
 _WITH_RESPONSE = (
     f"WITH conv AS ({_CONVERSATION}\n), resp AS ({_RESPONSE}\n), items AS ({_ITEMS.format(response='(SELECT id FROM resp)')}\n)\n"
-    "SELECT conv.id, conv.version, conv.last_seq, conv.lineage, conv.inserted, (SELECT count(*) FROM items) FROM conv"
+    "SELECT conv.id, conv.version, conv.last_seq, conv.lineage, conv.inserted, (SELECT count(*) FROM items), conv.byte_count FROM conv"
 )
 _WITHOUT_RESPONSE = (
     f"WITH conv AS ({_CONVERSATION}\n), items AS ({_ITEMS.format(response='NULL')}\n)\n"
-    "SELECT conv.id, conv.version, conv.last_seq, conv.lineage, conv.inserted, (SELECT count(*) FROM items) FROM conv"
+    "SELECT conv.id, conv.version, conv.last_seq, conv.lineage, conv.inserted, (SELECT count(*) FROM items), conv.byte_count FROM conv"
 )
 
 
@@ -137,8 +137,9 @@ def conversation_write(
         except IntegrityError as exc:
             raise _constraint_error(exc, response) from None
         if row is not None:
-            pk, version, last_seq, lineage, created, inserted = row
+            pk, version, last_seq, lineage, created, inserted, byte_count = row
             assert inserted == len(prepared), "items and conversation row must move together"
+            metrics.session_size_bytes.observe(byte_count)
             return Written(pk, version, last_seq, json.loads(lineage) if isinstance(lineage, str) else lineage, created)
         explain_refusal(tenant=tenant, conversation_id=conversation_id, expected_version=expected_version, n=len(prepared),
                         added_bytes=params["bytes"], create=create, must_create=must_create)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.db.models import Exists, OuterRef, Q
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from archive_app.models import Summary
 from convostore.admin_mixins import ReadOnlyAdminMixin, ReplicaListMixin
 
 from ..models import AuditLogEntry, Conversation, Item, Response
@@ -41,11 +43,15 @@ class ForkedFilter(admin.SimpleListFilter):
 
 @admin.register(Conversation)
 class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelAdmin):
-    list_display = ("conversation_id", "tenant", "tier", "item_count", "size", "token_count", "forked", "last_active_at")
+    list_display = ("conversation_id", "tenant", "tier_badge", "item_count", "size", "token_count", "forked", "last_active")
     list_filter = ("tenant", "tier", ("last_active_at", admin.DateFieldListFilter), ForkedFilter)
     list_select_related = ("tenant",)
     search_fields = ("conversation_id", "tenant__name")
-    search_help_text = "Conversation id, tenant, metadata values, or text of items not yet archived."
+    search_help_text = (
+        "A conversation id (or part of one), response id, item id, user (the metadata \"user\" value), tenant, metadata text, "
+        "or a phrase of items not yet archived (last 30 days) or of a summary. Archived items are found through their "
+        "conversation's ids, user, metadata or summary, not by their own text or ids."
+    )
     list_per_page = 100
     show_full_result_count = False
     ordering = ("-last_active_at",)
@@ -54,7 +60,7 @@ class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelA
         "token_count", "archived_upto_seq", "metadata", "ttl_seconds", "prefix_fingerprint", "apc_fingerprint_changes",
         "created_at", "last_active_at",
     )
-    fields = readonly_fields
+    fieldsets = [("Conversation fields", {"fields": readonly_fields, "classes": ["collapse"]})]  # the transcript comes first
     change_form_template = "admin/sessions_app/conversation/change_form.html"
 
     def get_queryset(self, request):
@@ -65,15 +71,24 @@ class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelA
         return queryset.select_related("tenant", "parent")
 
     def get_search_results(self, request, queryset, search_term):
-        """Id, tenant name, metadata values, or text of recent items (still in Postgres, not archived)."""
+        """Ids (conversation, response, item), the user, tenant, metadata, and phrases of recent rows or summaries.
+
+        Response and item ids match exactly through their unique indexes; text matches recent Item rows
+        (SEARCH_ITEM_DAYS, not yet archived) and summaries, which cover archived turns.
+        """
         term = search_term.strip()
         if not term:
             return queryset, False
+        user_key = settings.CONVOSTORE.get("USER_METADATA_KEY", "user")
         condition = (
             Q(conversation_id__icontains=term)
             | Q(tenant__name__icontains=term)
             | Q(metadata__icontains=term)
+            | Q(**{f"metadata__{user_key}": term})
+            | Q(Exists(Response.objects.filter(tenant_id=OuterRef("tenant_id"), response_id=term, conversation_id=OuterRef("pk"))))
+            | Q(Exists(Item.objects.filter(conversation_id=OuterRef("pk"), item_id=term)))
             | Q(Exists(recent_items_matching(term).filter(conversation_id=OuterRef("pk"))))
+            | Q(Exists(Summary.objects.filter(conversation_id=OuterRef("pk"), text__icontains=term)))
         )
         if term.isdigit():
             condition |= Q(pk=int(term))
@@ -87,6 +102,17 @@ class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelA
 
     def has_delete_permission(self, request, obj=None):
         return False  # purge (below) deletes forks, Redis keys and writes tombstones
+
+    @admin.display(description="tier", ordering="tier")
+    def tier_badge(self, conversation):
+        """hot: window in Redis; warm: rows in Postgres; cold: archived segments."""
+        return format_html('<span class="cs-tier cs-tier-{}">{}</span>', conversation.tier, conversation.tier)
+
+    @admin.display(description="last active", ordering="last_active_at")
+    def last_active(self, conversation):
+        """ISO-like and in UTC, like the transcript's times (Django's default format is three times as wide)."""
+        return format_html('<time datetime="{}">{}</time>', conversation.last_active_at.isoformat(),
+                           conversation.last_active_at.strftime("%Y-%m-%d %H:%M"))
 
     @admin.display(description="bytes", ordering="byte_count")
     def size(self, conversation):
@@ -114,6 +140,8 @@ class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelA
         except ValueError:
             page = 1
         transcript = transcripts.transcript_page(conversation, page)
+        responses = transcripts.response_chain(conversation)
+        transcripts.response_links(conversation, responses, transcript.rows)
         audit_record(
             user=request.user,
             action=AuditLogEntry.Action.VIEW_TRANSCRIPT,
@@ -124,7 +152,7 @@ class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelA
             "transcript": transcript,
             "forks": transcripts.forks_of(conversation),
             "summary": transcripts.latest_summary(conversation),
-            "responses": transcripts.response_chain(conversation),
+            "responses": responses,
             "object_actions": self.object_actions(request),
             "changelist_url": reverse("admin:sessions_app_conversation_changelist"),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -17,6 +17,11 @@ from .dashboard import DASHBOARD_PERMISSION, dashboard_context
 
 
 class ConvoStoreAdminSite(admin.AdminSite):
+    site_header = "ConvoStore administration"
+    site_title = "ConvoStore admin"
+    index_title = "Site administration"
+    enable_nav_sidebar = False  # its 300 px are the conversation list's columns; the breadcrumbs lead home
+
     def get_urls(self):
         return [path("dashboard/", self.admin_view(self.dashboard_view), name="dashboard"), *super().get_urls()]
 

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.urls import reverse
+
 from archive_app.models import Summary
 from cache_app import hot_window
 from cache_app.redis_client import RedisUnavailable
@@ -28,6 +30,7 @@ class TranscriptRow:
     item: dict = field(default_factory=dict)
     created_at: datetime | None = None  # when it was stored (rows and archived items alike)
     response_id: str | None = None  # the stored response it belongs to
+    response_url: str | None = None  # where the response chain lists it (this page or an ancestor's)
 
     @property
     def type(self) -> str:
@@ -193,3 +196,28 @@ def response_chain(conversation: Conversation, limit: int = 200) -> list[Respons
               "output_first_seq", "last_seq", "created_at", "conversation_id")
         .order_by("created_at", "pk")[:limit]
     )
+
+
+def response_links(conversation: Conversation, responses: list[Response], rows: list[TranscriptRow]) -> None:
+    """Link every response id shown: each response to its admin page, its previous response and each row's
+    response to where a response chain lists it (this page, or the page of the ancestor a fork came from).
+
+    One query for the conversations that hold the ids; a previous response that was deleted gets no link.
+    """
+    wanted = {r.previous_response_id for r in responses if r.previous_response_id} | {row.response_id for row in rows if row.response_id}
+    holders = dict(
+        Response.objects.filter(tenant_id=conversation.tenant_id, response_id__in=wanted).values_list("response_id", "conversation_id")
+    ) if wanted else {}
+
+    def chain_url(response_id: str | None) -> str | None:
+        holder = holders.get(response_id)
+        if holder is None:
+            return None
+        page = "" if holder == conversation.pk else reverse("admin:sessions_app_conversation_change", args=[holder])
+        return f"{page}#{response_id}"
+
+    for response in responses:
+        response.admin_url = reverse("admin:sessions_app_response_change", args=[response.pk])
+        response.previous_url = chain_url(response.previous_response_id)
+    for row in rows:
+        row.response_url = chain_url(row.response_id)

@@ -1,13 +1,22 @@
 """Request ids, JSON log lines with bound context, and the protected /metrics endpoint."""
 
+import copy
 import json
 import logging
+import logging.config
 
 import pytest
+from django.conf import settings as django_settings
 
-from convostore.observability import ContextFilter, JsonFormatter, scope
+from convostore.observability import ContextFilter, scope
 
 pytestmark = pytest.mark.django_db
+
+
+def json_formatter() -> logging.Formatter:
+    """The formatter settings.LOGGING names "json" (built from a copy: dictConfig consumes the "()" key)."""
+    config = copy.deepcopy(django_settings.LOGGING)
+    return logging.config.DictConfigurator(config).configure_formatter(config["formatters"]["json"])
 
 
 def test_request_id_is_echoed_or_generated(api):
@@ -20,7 +29,7 @@ def test_json_log_line_carries_bound_context():
     record = logging.LogRecord("convostore.test", logging.INFO, __file__, 1, "hello %s", ("world",), None)
     with scope(request_id="r1", tenant_id=7, conversation_id="c1"):
         ContextFilter().filter(record)
-    line = json.loads(JsonFormatter().format(record))
+    line = json.loads(json_formatter().format(record))
     assert line["message"] == "hello world"
     assert (line["request_id"], line["tenant_id"], line["conversation_id"]) == ("r1", 7, "c1")
 

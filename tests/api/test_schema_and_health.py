@@ -66,3 +66,40 @@ def test_readyz_when_everything_is_up(client):
 def test_probes_need_no_api_key(client):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_schema_generation_has_no_warnings(tmp_path):
+    """drf-spectacular resolves every field and component (--fail-on-warn turns any warning into an error)."""
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_embeddings_are_arrays_of_numbers_and_one_api_key_scheme(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    for name in ("LookupInputRequest", "StoreInputRequest", "EmbeddingPutInputRequest"):
+        embedding = components[name]["properties"]["embedding"]
+        assert embedding["type"] == "array" and embedding["items"]["type"] == "number", (name, embedding)
+    assert list(schema["components"]["securitySchemes"]) == ["ApiKey"]
+
+
+def test_operations_are_tagged_and_list_only_their_own_error_statuses(client):
+    from sessions_app.api.openapi import OPERATION_ERRORS
+
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    assert [tag["name"] for tag in schema["tags"]] == ["sessions", "context", "responses", "conversations", "cache", "operations"]
+    seen = set()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            name = operation["operationId"]
+            seen.add(name)
+            assert len(operation["tags"]) == 1 and operation["tags"][0] in {t["name"] for t in schema["tags"]}, name
+            errors = {status for status in operation["responses"] if status >= "400"}
+            if path.startswith("/v1"):
+                wanted = set(OPERATION_ERRORS[name].split()) | {"401", "429", "503"} | ({"404"} if "{" in path else set())
+                assert errors == wanted, (name, sorted(errors))
+    assert set(OPERATION_ERRORS) <= seen  # no stale entry
+    assert schema["paths"]["/v1/sessions/resolve"]["get"]["tags"] == ["responses"]
+    assert schema["paths"]["/v1/sessions/{conversation_id}/context"]["get"]["tags"] == ["context"]
+    assert set(schema["paths"]["/v1/sessions/resolve"]["get"]["responses"]) == {"200", "400", "401", "404", "429", "503"}

@@ -43,10 +43,10 @@ def test_archive_and_rehydrate_commands(api, tenant):
     append(api, "c1")
     append(api, "c2")
     before = items_bytes(api, "c1")
-    assert "1 conversations archived" in run("archive", "--conversation", "c1", "--tenant", tenant.name)
+    assert "1 conversation archived" in run("archive", "--conversation", "c1", "--tenant", tenant.name)
     assert Conversation.objects.get(conversation_id="c1").tier == "cold"
     Conversation.objects.filter(conversation_id="c2").update(tier="warm")
-    assert "1 conversations archived" in run("archive", "--all")
+    assert "1 conversation archived" in run("archive", "--all")
     assert run("archive", "--all").startswith("0 conversations archived")
     hot_window.window_drop(tenant_id=tenant.pk, conversation_id="c1")
     assert items_bytes(api, "c1") == before

@@ -68,6 +68,7 @@ def test_batch_get_of_100_keys_in_request_order(api, other_api):
     [
         ({"embedding": [], "model": "m"}, "embedding"),
         ({"embedding": ["a"], "model": "m"}, "embedding"),
+        ({"embedding": [1.0, 1e39], "model": "m"}, "embedding"),  # beyond float32: it would be stored as inf
         ({"embedding": [1.0]}, "model"),
         ({"embedding": [1.0], "model": "m", "ttl_s": 0}, "ttl_s"),
     ],

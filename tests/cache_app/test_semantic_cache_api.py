@@ -242,3 +242,11 @@ def test_lookup_survives_a_script_flush(api):
     redis_client.connection("semantic").script_flush()
     assert lookup(api, vector=unit(3))["hit"] is True
     assert semantic_purge.counters(tenant_id=api.tenant.pk)["hits"] == 2
+
+
+def test_vectors_near_the_float32_limit_are_normalised_without_overflow(api):
+    big = unit(5) * 3.0e38 / np.abs(unit(5)).max()  # every value within float32's range, their squares are not
+    store(api, vector=big, response={"answer": "big"})
+    hit = lookup(api, vector=big)
+    assert hit["hit"] is True and hit["similarity"] > 0.999
+    assert lookup(api, vector=[1.0, 1e39], status=400)["error"]["param"] == "embedding"

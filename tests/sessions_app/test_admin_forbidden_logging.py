@@ -5,7 +5,8 @@ import json
 import pytest
 from django.urls import reverse
 
-from convostore.observability import ContextFilter, JsonFormatter
+from convostore.observability import ContextFilter
+from tests.api.test_observability import json_formatter
 from tests.sessions_app.admin_fixtures import bare_staff  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +21,6 @@ def test_admin_403_logs_one_short_line(client, bare_staff, caplog):
     for record in records:
         assert record.exc_info is None and not record.exc_text
         ContextFilter().filter(record)
-        line = JsonFormatter().format(record)
+        line = json_formatter().format(record)
         assert "\n" not in line and "Traceback" not in line and "exc" not in json.loads(line)
         assert len(line) < 600, line

@@ -41,5 +41,5 @@ def test_purge_conversation_and_purge_tenant_commands(tenant):
     assert list(Conversation.objects.filter(tenant=tenant).values_list("conversation_id", flat=True)) == ["b"]
     out = io.StringIO()
     call_command("purge_tenant", tenant.name, "--yes", stdout=out)
-    assert "purged 1 conversation(s)" in out.getvalue()
+    assert f"1 conversation of tenant {tenant.name} purged; tenant deleted" in out.getvalue()
     assert not Tenant.objects.filter(pk=tenant.pk).exists()

@@ -1,8 +1,8 @@
 """archive: pack conversations' archivable rows into segments now (the archive sweep's twin)."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from convostore.progress import command_progress, counted
 from sessions_app.lifecycle import selectors
 from sessions_app import lifecycle
 
@@ -34,15 +34,17 @@ class Command(BaseCommand):
             return
         pks = list(selectors.archivable_conversations(tenant=found_tenant).values_list("pk", flat=True))
         archived = 0
-        with tqdm(total=len(pks), desc="archive", unit="conv", disable=None) as bar:
+        with command_progress(self, "archive", total=len(pks), **options) as progress:
             for start in range(0, len(pks), BATCH):
                 archived += lifecycle.conversations_archive(conversation_pks=pks[start : start + BATCH])
-                bar.update(len(pks[start : start + BATCH]))
+                progress.update(len(pks[start : start + BATCH]))
         self._report(archived, [])
 
     def _report(self, archived, segments):
-        self.stdout.write(f"{archived} conversations archived")
+        """One line: "1 conversation archived (24 items, 3 KB raw → 700 B stored)" or "0 conversations archived"."""
+        line = f"{counted(archived, 'conversation')} archived"
         if segments:
-            raw = sum(s.raw_bytes for s in segments)
-            stored = sum(s.stored_bytes for s in segments)
-            self.stdout.write(f"{raw} raw bytes -> {stored} stored bytes")
+            items = sum(s.item_count for s in segments)
+            raw, stored = sum(s.raw_bytes for s in segments), sum(s.stored_bytes for s in segments)
+            line += f" ({counted(items, 'item')}, {counted(raw, 'byte')} raw -> {counted(stored, 'byte')} stored)"
+        self.stdout.write(line)

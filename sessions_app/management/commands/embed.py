@@ -3,8 +3,8 @@
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from convostore.progress import command_progress, counted
 from sessions_app import lifecycle
 from sessions_app.lifecycle import drain, selectors
 
@@ -31,7 +31,9 @@ class Command(BaseCommand):
             raise CommandError(f"no conversation {conversation!r}")
         if not conversation:
             conversations = conversations.filter(pk__in=list(lifecycle.embed_candidates(limit)))
+        rows = list(conversations)
         written = 0
-        for row in tqdm(list(conversations), desc="embed", unit="conv", disable=options.get("verbosity", 1) < 1):
-            written += lifecycle.conversation_embed(conversation=row)
-        self.stdout.write(self.style.SUCCESS(f"{written} memories written"))
+        with command_progress(self, "embed", total=len(rows), **options) as progress:
+            for row in progress.iterate(rows):
+                written += lifecycle.conversation_embed(conversation=row)
+        self.stdout.write(f"{counted(written, 'memory')} written for {counted(len(rows), 'conversation')}")

@@ -1,8 +1,8 @@
 """evict: idle conversations (and, with --budget, the LRU ones over the hot budget) leave Redis now."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from convostore.progress import command_progress, counted
 from sessions_app.lifecycle import selectors
 from sessions_app import lifecycle
 
@@ -24,11 +24,12 @@ class Command(BaseCommand):
             found = selectors.tenant_find(tenant)
             if found is None:
                 raise CommandError(f"No tenant {tenant!r}.")
-        with tqdm(desc="evict", unit="conv", disable=None) as bar:
-            evicted = lifecycle.evict_idle(idle_seconds=idle_seconds, tenant=found, progress=bar.update)
-        self.stdout.write(f"{evicted} idle conversations evicted")
-        if budget or max_bytes is not None:
-            over = lifecycle.enforce_hot_budget(max_bytes=max_bytes)
-            usage = lifecycle.hot_usage()
-            self.stdout.write(f"{over} conversations evicted for the hot budget; hot tier now ~{usage['bytes']} bytes "
-                              f"in {usage['conversations']} conversations")
+        with command_progress(self, "evict", **options) as progress:
+            evicted = lifecycle.evict_idle(idle_seconds=idle_seconds, tenant=found, progress=progress.update)
+        if not (budget or max_bytes is not None):
+            self.stdout.write(f"{counted(evicted, 'conversation')} evicted")
+            return
+        over = lifecycle.enforce_hot_budget(max_bytes=max_bytes)
+        usage = lifecycle.hot_usage()
+        self.stdout.write(f"{counted(evicted + over, 'conversation')} evicted ({evicted} idle, {over} over the hot budget); "
+                          f"hot tier now ~{counted(usage['bytes'], 'byte')} in {counted(usage['conversations'], 'conversation')}")

@@ -1,15 +1,13 @@
 """export_conversations [--tenant T] [--since DATE] [--from-replica] > file.jsonl"""
 
-import sys
 from datetime import timezone as dt_timezone
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from tqdm import tqdm
 
 from convostore.db_router import replica_probe, replica_reads
-
+from convostore.progress import command_progress, counted
 from sessions_app.models import Tenant
 from sessions_app.services.portability import conversations_export_lines, conversations_for_export
 
@@ -49,5 +47,8 @@ class Command(BaseCommand):
         queryset = conversations_for_export(tenant=found, since=moment)
         total = queryset.count()
         lines = conversations_export_lines(queryset.iterator(chunk_size=200))
-        for line in tqdm(lines, total=total, unit="conv", file=sys.stderr, disable=options["verbosity"] == 0):
-            self.stdout.write(line)
+        with command_progress(self, "export", total=total, **options) as progress:
+            for line in progress.iterate(lines):
+                self.stdout.write(line)
+        if options["verbosity"]:  # stdout is the export itself: the summary goes to stderr
+            self.stderr.write(f"{counted(progress.done, 'conversation')} exported")

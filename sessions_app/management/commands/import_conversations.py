@@ -4,8 +4,8 @@ import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from convostore.progress import command_progress, counted
 from sessions_app.services.portability import conversation_import
 
 
@@ -17,20 +17,25 @@ class Command(BaseCommand):
 
     def handle(self, *args, path, **options):
         stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
-        created = skipped = 0
         try:
-            for number, line in enumerate(tqdm(stream, unit="conv", file=sys.stderr, disable=options["verbosity"] == 0), 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    if conversation_import(record=record):
-                        created += 1
-                    else:
-                        skipped += 1
-                except (ValueError, KeyError) as exc:
-                    raise CommandError(f"line {number}: {exc}") from exc
+            with command_progress(self, "import", **options) as progress:
+                created, skipped = self._import(stream, progress)
         finally:
             if stream is not sys.stdin:
                 stream.close()
-        self.stdout.write(f"{created} conversation(s) imported, {skipped} already present")
+        self.stdout.write(f"{counted(created, 'conversation')} imported, {skipped} already present")
+
+    def _import(self, stream, progress) -> tuple[int, int]:
+        """(conversations created, conversations already present) from a JSON-lines stream."""
+        created = skipped = 0
+        for number, line in enumerate(progress.iterate(stream), 1):
+            if not line.strip():
+                continue
+            try:
+                if conversation_import(record=json.loads(line)):
+                    created += 1
+                else:
+                    skipped += 1
+            except (ValueError, KeyError) as exc:
+                raise CommandError(f"line {number}: {exc}") from exc
+        return created, skipped

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from convostore.errors import NotFound
+from convostore.progress import counted
 from sessions_app.models import Tenant
 from sessions_app.services import conversation_delete
 
@@ -22,4 +23,4 @@ class Command(BaseCommand):
             removed = conversation_delete(tenant=found, conversation_id=conversation_id)
         except NotFound as exc:
             raise CommandError(exc.message) from None
-        self.stdout.write(f"purged {len(removed)} conversation(s): {', '.join(removed)}")
+        self.stdout.write(f"{counted(len(removed), 'conversation')} purged (with its forks): {', '.join(removed)}")

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
+from convostore.progress import command_progress, counted
 from sessions_app import lifecycle
 
 
@@ -9,4 +10,6 @@ class Command(BaseCommand):
     help = "Delete expired conversations everywhere (rows, forks, segments, Redis), as the hourly sweep does."
 
     def handle(self, *args, **options):
-        self.stdout.write(f"{lifecycle.purge_expired()} conversations purged")
+        with command_progress(self, "purge", **options) as progress:
+            purged = lifecycle.purge_expired(progress=progress.update)
+        self.stdout.write(f"{counted(purged, 'conversation')} purged")

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from convostore.progress import command_progress, counted
 from sessions_app.models import Tenant
 from sessions_app.services.deletion import tenant_purge
 
@@ -20,6 +21,8 @@ class Command(BaseCommand):
             raise CommandError(f"no tenant named {name!r}")
         if not yes and input(f"Delete every conversation of tenant {name!r}? Type the name to confirm: ") != name:
             raise CommandError("not confirmed")
-        removed = tenant_purge(tenant=tenant, keep_tenant=keep_tenant)
+        total = tenant.conversations.count()
+        with command_progress(self, "purge", total=total, **options) as progress:
+            removed = tenant_purge(tenant=tenant, keep_tenant=keep_tenant, progress=progress.update)
         kept = "kept" if keep_tenant else "deleted"
-        self.stdout.write(f"purged {removed} conversation(s) of {name}; tenant {kept}")
+        self.stdout.write(f"{counted(removed, 'conversation')} of tenant {name} purged; tenant {kept}")

@@ -2,6 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from convostore.progress import counted
+
 from sessions_app.lifecycle import selectors
 from sessions_app import lifecycle
 
@@ -22,4 +24,4 @@ class Command(BaseCommand):
             raise CommandError(f"No conversation {conversation!r}." if not matches else
                                f"{conversation!r} exists in several tenants; add --tenant.")
         restored = lifecycle.conversation_rehydrate(conversation=matches[0])
-        self.stdout.write(f"{restored} items restored to {matches[0].conversation_id} (tier {matches[0].tier})")
+        self.stdout.write(f"{counted(restored, 'item')} restored to {matches[0].conversation_id} (tier {matches[0].tier})")

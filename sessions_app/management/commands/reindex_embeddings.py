@@ -3,10 +3,10 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from tqdm import tqdm
 
 from archive_app.models import Memory
 from archive_app.vector_columns import column_dimensions, vector_columns_resize
+from convostore.progress import command_progress, counted
 from sessions_app import lifecycle
 from sessions_app.models import Tenant
 
@@ -37,9 +37,9 @@ class Command(BaseCommand):
         elif any(dim != wanted for dim in column_dimensions(connection).values()):
             raise CommandError(f"the vector columns hold {column_dimensions(connection)} dimensions, the settings {wanted}: run with --resize")
         total = Memory.objects.filter(tenant=scope).count() if scope else Memory.objects.count()
-        with tqdm(total=total, desc="reindex", unit="mem", disable=options.get("verbosity", 1) < 1) as bar:
+        with command_progress(self, "reindex", total=total, noun="memory", **options) as progress:
             try:
-                done = lifecycle.memories_reindex(tenant=scope, batch_size=batch_size, progress=bar.update)
+                done = lifecycle.memories_reindex(tenant=scope, batch_size=batch_size, progress=progress.update)
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(f"{done} memories re-embedded"))
+        self.stdout.write(f"{counted(done, 'memory')} re-embedded")

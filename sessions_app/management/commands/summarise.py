@@ -1,8 +1,8 @@
 """Summarise conversations now (the twin of the summarise tasks): one, one tenant's, or every candidate."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from convostore.progress import command_progress, counted
 from sessions_app import lifecycle
 from sessions_app.lifecycle import selectors
 
@@ -24,8 +24,14 @@ class Command(BaseCommand):
             conversations = conversations.order_by("-last_active_at")[:limit]
         elif not conversation:
             conversations = conversations.filter(pk__in=list(lifecycle.summary_candidates(limit)))
-        made = 0
-        for row in tqdm(list(conversations), desc="summarise", unit="conv", disable=options.get("verbosity", 1) < 1):
-            if lifecycle.summary_refresh(conversation=row, force=force) is not None:
-                made += 1
-        self.stdout.write(self.style.SUCCESS(f"{made} summaries written or current"))
+        rows = list(conversations)
+        outcomes = {"written": 0, "current": 0, "not_due": 0, "failed": 0}
+        with command_progress(self, "summarise", total=len(rows), **options) as progress:
+            for row in progress.iterate(rows):
+                outcomes[lifecycle.summary_refresh_outcome(conversation=row, force=force)[0]] += 1
+        line = f"{counted(outcomes['written'], 'summary')} written, {outcomes['current']} already current"
+        if outcomes["not_due"]:
+            line += f", {outcomes['not_due']} not due (too little left the verbatim window)"
+        if outcomes["failed"]:
+            line += f", {outcomes['failed']} failed (the summariser's errors are in the log)"
+        self.stdout.write(line)

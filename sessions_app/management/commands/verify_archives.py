@@ -1,8 +1,8 @@
 """verify_archives: decode every archive segment, check its CRC and seq range, report the damaged ones."""
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from convostore.progress import command_progress, counted
 from sessions_app.lifecycle import selectors
 from sessions_app import lifecycle
 from sessions_app.models import Conversation
@@ -22,11 +22,11 @@ class Command(BaseCommand):
             if found is None:
                 raise CommandError(f"No tenant {tenant!r}.")
             conversations = Conversation.objects.filter(tenant=found)
-        bar = lambda work: tqdm(work, desc="verify", unit="seg", disable=None)  # noqa: E731
-        report = lifecycle.segments_verify(conversations=conversations, progress=bar)
-        self.stdout.write(f"{report['checked']} segments checked: {report['ok']} ok, {report['corrupt']} corrupt "
-                          f"({report['items']} items decoded)")
+        with command_progress(self, "verify", noun="segment", **options) as progress:
+            report = lifecycle.segments_verify(conversations=conversations, progress=progress.iterate)
         for pk in report["corrupt_ids"]:
             self.stdout.write(f"corrupt segment {pk}: {report['errors'][pk]}")
+        self.stdout.write(f"{counted(report['checked'], 'segment')} checked: {report['ok']} ok, {report['corrupt']} corrupt "
+                          f"({counted(report['items'], 'item')} decoded)")
         if report["corrupt"] and strict:
             raise CommandError(f"{report['corrupt']} corrupt segments: {', '.join(map(str, report['corrupt_ids']))}")

@@ -1,0 +1,40 @@
+"""LOGGING for every environment: JSON lines with the bound ids, or plain lines for a terminal."""
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+
+from convostore.env import env
+
+# Structured logs: one JSON object per line (python-json-logger) with request_id, tenant_id and
+# conversation_id bound for the request, task_id and task in workers (LOG_FORMAT=plain for a terminal).
+# Loggers that would write request bodies at DEBUG (the openai SDK, httpx) stay at INFO: no log line
+# carries item content, metadata or keys.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "context": {"()": "convostore.observability.ContextFilter"},
+        "client_error_one_line": {"()": "convostore.observability.ClientErrorOneLine"},
+    },
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "timestamp": "ts",  # ISO 8601, UTC, microseconds
+            "rename_fields": {"levelname": "level", "name": "logger", "exc_info": "exc"},
+            "json_ensure_ascii": False,
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],  # Django's request object: ContextFilter writes its ids
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="json"), "filters": ["context"]}
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["client_error_one_line"]},
+        "openai": {"level": "INFO"},
+        "httpx": {"level": "INFO"},
+        "httpcore": {"level": "INFO"},
+    },
+}
