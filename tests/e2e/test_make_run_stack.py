@@ -150,7 +150,10 @@ def test_commands_reach_the_stack_make_run_started_and_ports_are_reused(state):
 
 
 def test_make_manage_runs_the_launcher_with_the_given_arguments():
-    dry_run = subprocess.run(["make", "-n", "manage", 'ARGS=evict --idle-seconds 0'], cwd=ROOT, capture_output=True, text=True)
+    # outside any make: under `make test` a child make inherits MAKELEVEL and prints "Entering directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    dry_run = subprocess.run(["make", "--no-print-directory", "-n", "manage", "ARGS=evict --idle-seconds 0"], cwd=ROOT,
+                             capture_output=True, text=True, env=env)
     assert dry_run.returncode == 0, dry_run.stderr
     assert dry_run.stdout.strip().splitlines()[-1].endswith("scripts/devservers.py manage evict --idle-seconds 0")
 
