@@ -54,7 +54,7 @@ class Window:
         return [entry for entry in self.entries if after_seq < entry.seq <= upto_seq]
 
 
-# The meta hash's fields, as the window scripts write and check them (see cache_app/lua/window_append.lua).
+# The meta hash's fields, as the window scripts write and check them (see cache_app/lua/window_complete.lua).
 META_FIELDS = ("v", "last", "tok", "full", "n", "first", "tail")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -40,6 +41,15 @@ def connection(alias: str = "hot"):
     return get_redis_connection(alias)
 
 
+def lua_source(name: str) -> str:
+    """The text of cache_app/lua/<name>.lua with each ``--#include <other>`` line replaced by <other>.lua's text.
+
+    Redis Lua has no module system; a check several scripts need is written once and spliced in here.
+    """
+    source = (LUA_DIR / f"{name}.lua").read_text()
+    return re.sub(r"^--#include (\w+)$", lambda match: lua_source(match.group(1)), source, flags=re.MULTILINE)
+
+
 def script(name: str, alias: str = "hot"):
     """The Lua script cache_app/lua/<name>.lua registered once on ``alias``'s client."""
     key = (alias, name)
@@ -48,7 +58,7 @@ def script(name: str, alias: str = "hot"):
         with _lock:
             loaded = _scripts.get(key)
             if loaded is None:
-                source = (LUA_DIR / f"{name}.lua").read_text()
+                source = lua_source(name)
                 client = connection(alias)
                 loaded = client.register_script(source)
                 try:

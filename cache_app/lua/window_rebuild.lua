@@ -12,21 +12,8 @@
 -- Returns 1 written, 0 skipped because a complete window at the same or a newer version is there. A
 -- partial window counts as absent: it is replaced whatever version its meta claims.
 
--- Same in window_read/join/append/rebuild.lua: every meta field is there and the list agrees with it.
-local FIELDS = {'v', 'last', 'tok', 'full', 'n', 'first', 'tail'}
-local function seq_of(entry)
-  local colon = entry and string.find(entry, ':', 1, true)
-  return colon and string.sub(entry, 1, colon - 1)
-end
-local function complete(meta)
-  for i = 1, #FIELDS do
-    if not meta[i] then return false end
-  end
-  local n = tonumber(meta[5])
-  if redis.call('LLEN', KEYS[1]) ~= n then return false end
-  if n == 0 then return true end
-  return seq_of(redis.call('LINDEX', KEYS[1], 0)) == meta[6] and seq_of(redis.call('LINDEX', KEYS[1], -1)) == meta[7]
-end
+-- FIELDS and complete(meta): the window's completeness check, shared (see window_complete.lua).
+--#include window_complete
 
 local meta = redis.call('HMGET', KEYS[2], unpack(FIELDS))
 if complete(meta) and tonumber(meta[1]) >= tonumber(ARGV[1]) then
