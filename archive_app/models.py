@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 from pgvector.django import HnswIndex, VectorField
@@ -43,6 +45,11 @@ class ArchiveSegment(models.Model):
     crc32 = models.BigIntegerField(help_text="CRC32 of the raw bytes.")
     payload = models.BinaryField(null=True, blank=True, help_text="The encoded segment (bytea) unless a storage backend holds it.")
     storage_name = models.CharField(max_length=255, blank=True, help_text="Name in the configured Storage backend, when not bytea.")
+    item_ids = ArrayField(
+        models.CharField(max_length=96), null=True, blank=True,
+        help_text="The ids of the items it holds: finds the one segment holding an id without decoding any. "
+                  "Null for segments written before this column (they are decoded to look an id up).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -50,7 +57,10 @@ class ArchiveSegment(models.Model):
             models.UniqueConstraint(fields=["conversation", "first_seq"], name="segment_first_seq_unique"),
             models.CheckConstraint(condition=Q(last_seq__gte=F("first_seq")), name="segment_seq_range_valid"),
         ]
-        indexes = [models.Index(fields=["conversation", "first_seq"], name="segment_conversation_seq")]
+        indexes = [
+            models.Index(fields=["conversation", "first_seq"], name="segment_conversation_seq"),
+            GinIndex(fields=["item_ids"], name="segment_item_ids"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.first_seq}..{self.last_seq}"

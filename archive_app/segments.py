@@ -47,6 +47,7 @@ def segment_encode(items: list[payload.ArchivedItem], *, table_row: CodeTable | 
         "raw_bytes": len(raw),
         "stored_bytes": len(blob),
         "crc32": zlib.crc32(raw),
+        "item_ids": [item.item_id for item in items],
         "blob": blob,
     }
 

@@ -25,41 +25,75 @@ from .segments import segment_raw
 SCOPES = ("conversation", "user", "tenant")
 
 _SEGMENT_COLUMNS = ("id", "conversation_id", "first_seq", "last_seq", "item_count", "code_table_id", "raw_bytes", "crc32",
-                    "payload", "storage_name")
+                    "storage_name", "payload")
 
 
-def _path_segments(path, upto_seq: int, after_seq: int = 0) -> list[tuple[ArchiveSegment, int | None, int]]:
-    """(segment, its code table's id, the seq limit) of every segment of ``path`` holding seqs in (after_seq, upto_seq]."""
+def _path_segments(path, upto_seq: int, after_seq: int = 0, before_seq: int | None = None, *,
+                   payload: bool = True) -> list[tuple[ArchiveSegment, int | None, int]]:
+    """(segment, its code table's id, the seq limit) of every segment of ``path`` holding seqs in (after_seq, upto_seq]
+    (and below ``before_seq``), by first seq. Without ``payload`` the listing reads no segment bytes (segment metadata
+    only: O(segments), not O(bytes)); ``_payload_fill`` then reads one segment's bytes before it is decoded."""
     limits = {pk: upto_seq if upto is None else min(upto, upto_seq) for pk, upto in path}
     if not limits:
         return []
-    columns = ", ".join(f"s.{column}" for column in _SEGMENT_COLUMNS)
+    names = _SEGMENT_COLUMNS if payload else _SEGMENT_COLUMNS[:-1]
+    columns = ", ".join(f"s.{column}" for column in names)
+    below = "" if before_seq is None else " AND s.first_seq < %s"
     with connection.cursor() as cursor:  # one lean query on the cold read path
         cursor.execute(
             f"SELECT {columns}, t.table_id FROM {ArchiveSegment._meta.db_table} s "
             f"LEFT JOIN {CodeTable._meta.db_table} t ON t.id = s.code_table_id "
             f"JOIN unnest(%s::bigint[], %s::bigint[]) AS p(cid, lim) ON s.conversation_id = p.cid AND s.first_seq <= p.lim "
-            f"WHERE s.last_seq > %s ORDER BY s.first_seq",
-            [list(limits), list(limits.values()), after_seq],
+            f"WHERE s.last_seq > %s{below} ORDER BY s.first_seq",
+            [list(limits), list(limits.values()), after_seq] + ([] if before_seq is None else [before_seq]),
         )
         rows = cursor.fetchall()
     found = []
     for row in rows:
-        segment = ArchiveSegment(**dict(zip(_SEGMENT_COLUMNS, row[:-1])))
+        segment = ArchiveSegment(**dict(zip(names, row[:-1])))
         found.append((segment, row[-1], limits[segment.conversation_id]))
     return found
 
 
-def segment_entries(path, upto_seq: int) -> list[Entry]:
-    """Entries of ``path`` ([(conversation pk, upto seq or None)]) stored in archive segments, decoded, oldest first.
+def _payload_fill(segment: ArchiveSegment) -> ArchiveSegment:
+    """Read the bytes of a segment listed without them (bytea only; a Storage backend is read by name)."""
+    if not segment.storage_name:
+        segment.payload = ArchiveSegment.objects.filter(pk=segment.pk).values_list("payload", flat=True).first()
+    return segment
+
+
+def segment_entries(path, upto_seq: int, after_seq: int = 0) -> list[Entry]:
+    """Entries of ``path`` ([(conversation pk, upto seq or None)]) with after_seq < seq <= upto_seq stored in archive
+    segments, decoded, oldest first. Decodes only the segments overlapping that range.
 
     Raises ArchiveCorrupt when a segment is damaged: a context is never answered with missing items.
     """
     entries = []
-    for segment, table_uid, limit in _path_segments(path, upto_seq):
+    for segment, table_uid, limit in _path_segments(path, upto_seq, after_seq):
         raw = segment_raw(segment, table_uid=table_uid)
-        entries.extend(Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw) if seq <= limit)
+        entries.extend(Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw) if after_seq < seq <= limit)
     return entries
+
+
+def segment_page(path, *, upto_seq: int, limit: int, after_seq: int = 0, before_seq: int | None = None,
+                 descending: bool = False):
+    """Up to ``limit`` archived entries of ``path`` with after_seq < seq <= upto_seq and seq < before_seq, oldest
+    first (newest first when ``descending``), as an iterator that decodes one segment at a time: a page decodes
+    only the segments holding it (one or two), never the whole history.
+
+    Raises ArchiveCorrupt when a segment it needs is damaged.
+    """
+    spans = _path_segments(path, upto_seq, after_seq, before_seq, payload=False)
+    found = 0
+    for segment, table_uid, seq_limit in reversed(spans) if descending else spans:
+        raw = segment_raw(_payload_fill(segment), table_uid=table_uid)
+        entries = [Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw)
+                   if after_seq < seq <= seq_limit and (before_seq is None or seq < before_seq)]
+        for entry in reversed(entries) if descending else entries:
+            yield entry
+            found += 1
+            if found >= limit:
+                return
 
 
 def archived_items(path, upto_seq: int, after_seq: int = 0) -> list[payload.ArchivedItem]:
@@ -74,22 +108,39 @@ def archived_items(path, upto_seq: int, after_seq: int = 0) -> list[payload.Arch
     return items
 
 
+def _segments_holding(path, item_ids) -> list[tuple[ArchiveSegment, int | None]]:
+    """Segments of ``path`` whose ``item_ids`` name one of ``item_ids`` (GIN index), plus any written before that
+    column existed (null: they must be decoded to know); (segment, seq limit or None)."""
+    limits = {pk: upto for pk, upto in path}
+    segments = ArchiveSegment.objects.filter(conversation_id__in=list(limits)).filter(
+        Q(item_ids__overlap=list(item_ids)) | Q(item_ids__isnull=True)
+    ).order_by("first_seq")
+    return [(segment, limits[segment.conversation_id]) for segment in segments]
+
+
 def archived_item_ids(path, item_ids) -> set[str]:
     """Which of ``item_ids`` archive segments hold within ``path`` ([(conversation pk, upto seq or None)]).
 
-    Decodes the segments; for the client-id uniqueness check of the write path, which sees only Item rows.
-    Call it only when a conversation of the path has archived items (archived_upto_seq > 0).
+    Decodes only the segments that name one of the ids; for the client-id uniqueness check of the write path,
+    which sees only Item rows. Call it only when a conversation of the path has archived items.
     """
-    limits = {pk: upto for pk, upto in path}
     wanted = set(item_ids)
     found = set()
-    for segment in ArchiveSegment.objects.filter(conversation_id__in=list(limits)).order_by("pk"):
-        limit = limits[segment.conversation_id]
+    for segment, limit in _segments_holding(path, wanted):
         found.update(
             item.item_id for item in payload.unpack(segment_raw(segment))
             if item.item_id in wanted and (limit is None or item.seq <= limit)
         )
     return found
+
+
+def archived_entry(path, item_id: str) -> Entry | None:
+    """The archived entry with this id within ``path``, decoding only the segment that holds it; None if none does."""
+    for segment, limit in _segments_holding(path, [item_id]):
+        for item in payload.unpack(segment_raw(segment)):
+            if item.item_id == item_id and (limit is None or item.seq <= limit):
+                return Entry(item.seq, item.token_count, item.raw)
+    return None
 
 
 # --- recall ------------------------------------------------------------------------------------------

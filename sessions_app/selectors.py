@@ -13,19 +13,21 @@ from cache_app.redis_client import RedisUnavailable
 from convostore import metrics, tokens
 from convostore.errors import NotFound
 
+from .keyset import context_page, cursor_seq, entry_find, has_archive
 from .models import Conversation, Item, Response, Tenant
 
 
-def context_entries(conversation: Conversation, upto_seq: int) -> list[Entry]:
-    """Every item of the conversation's context (ancestors up to each fork point, then its own) up to ``upto_seq``."""
+def context_entries(conversation: Conversation, upto_seq: int, after_seq: int = 0) -> list[Entry]:
+    """The items of the conversation's context (ancestors up to each fork point, then its own) with
+    after_seq < seq <= upto_seq, oldest first; archive segments outside that range are not decoded."""
     path = conversation.path()
-    rows = [
-        Entry(seq, token_count, raw)
-        for seq, token_count, raw in Item.objects.for_path(path, upto_seq).values_list("seq", "token_count", "raw")
-    ]
-    if _has_archive(conversation):
-        rows = sorted(segment_entries(path, upto_seq) + rows, key=lambda entry: entry.seq)
-    return rows
+    rows = Item.objects.for_path(path, upto_seq)
+    if after_seq:
+        rows = rows.filter(seq__gt=after_seq)
+    entries = [Entry(seq, token_count, raw) for seq, token_count, raw in rows.values_list("seq", "token_count", "raw")]
+    if has_archive(conversation):
+        entries = sorted(segment_entries(path, upto_seq, after_seq) + entries, key=lambda entry: entry.seq)
+    return entries
 
 
 def window_load(tenant: Tenant, conversation: Conversation, *, upto_seq: int | None = None, after_seq: int = 0) -> list[Entry]:
@@ -46,13 +48,6 @@ def window_refresh(tenant: Tenant, conversation: Conversation, entries: list[Ent
     """Refill the hot window from ``entries``, the whole context just read (only if newer than Redis's)."""
     hot_window.window_fill(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, version=conversation.version,
                            last_seq=conversation.last_seq, window_size=tenant.window_size, entries=entries)
-
-
-def _has_archive(conversation: Conversation) -> bool:
-    if conversation.archived_upto_seq:
-        return True
-    ancestors = [pk for pk, _ in conversation.lineage]
-    return bool(ancestors) and Conversation.objects.filter(pk__in=ancestors, archived_upto_seq__gt=0).exists()
 
 
 @dataclass(frozen=True)
@@ -77,7 +72,7 @@ def item_records(conversation: Conversation, *, after_seq: int = 0, upto_seq: in
         for seq, tokens, raw, response_id, created in Item.objects.for_path(path, upto).filter(seq__gt=after_seq)
         .values_list("seq", "token_count", "raw", "response__response_id", "created_at")
     }
-    if _has_archive(conversation):
+    if has_archive(conversation):
         archived = archived_items(path, upto, after_seq)
         names = dict(Response.objects.filter(pk__in={i.response_id for i in archived if i.response_id})
                      .values_list("pk", "response_id"))
@@ -170,73 +165,57 @@ class ItemPage:
 
 
 def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None, limit: int, order: str) -> ItemPage:
-    """One page of a conversation's items (its whole context), by seq, after the item ``after``.
+    """One page of a conversation's items (its whole context), by seq, after the item ``after`` (keyset).
 
-    Served from the hot window when it holds everything, else by a bounded Postgres query
-    (archived history is decoded and paged in memory).
+    O(limit) at any conversation length: from the hot window when it holds the page, else one LIMITed index
+    range scan of the rows merged with the archive segments that hold the page (only those are decoded).
+    Raises NotFound (param ``after``) for an unknown cursor.
     """
-    if _has_archive(conversation):
-        entries = window_load(tenant, conversation)
-    else:
-        entries = hot_window.window_complete(tenant_id=tenant.pk, conversation_id=conversation.conversation_id,
-                                             version=conversation.version, upto_seq=conversation.last_seq)
-        if entries is None:  # a bounded row query is cheaper than loading the whole context
-            return _page_from_rows(conversation, after, limit, order)
-    return _page_from_entries(entries, after, limit, order)
+    page = _page_from_window(tenant, conversation, after, limit, order)
+    if page is not None:
+        return page
+    descending = order == "desc"
+    bound = cursor_seq(conversation, after) if after else None
+    entries = context_page(conversation, limit=limit + 1, descending=descending,
+                           after_seq=bound if bound is not None and not descending else 0,
+                           before_seq=bound if descending else None)
+    return ItemPage(entries[:limit], len(entries) > limit)
 
 
-def _page_from_entries(entries: list[Entry], after, limit: int, order: str) -> ItemPage:
-    if order == "desc":
-        entries = list(reversed(entries))
+def _page_from_window(tenant: Tenant, conversation: Conversation, after, limit: int, order: str) -> ItemPage | None:
+    """The page when the hot window (complete, at the conversation's version) holds it and knows whether more follow."""
+    try:
+        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
+    except RedisUnavailable:
+        return None
+    if window is None or window.version != conversation.version or window.last_seq != conversation.last_seq:
+        return None
+    entries = window.entries if order == "asc" else list(reversed(window.entries))
     start = 0
     if after:
-        for index, entry in enumerate(entries):
-            if _entry_id(entry) == after:
-                start = index + 1
-                break
-        else:
-            raise NotFound(f"No item found with id {after!r} in this conversation.", param="after")
-    return ItemPage(entries[start : start + limit], start + limit < len(entries))
-
-
-def _page_from_rows(conversation: Conversation, after, limit: int, order: str) -> ItemPage:
-    rows = Item.objects.for_path(conversation.path(), conversation.last_seq)
-    if after:
-        after_seq = rows.filter(item_id=after).values_list("seq", flat=True).first()
-        if after_seq is None:
-            raise NotFound(f"No item found with id {after!r} in this conversation.", param="after")
-        rows = rows.filter(seq__gt=after_seq) if order == "asc" else rows.filter(seq__lt=after_seq)
-    rows = rows.order_by("seq" if order == "asc" else "-seq").values_list("seq", "token_count", "raw")[: limit + 1]
-    entries = [Entry(seq, tokens, raw) for seq, tokens, raw in rows]
-    return ItemPage(entries[:limit], len(entries) > limit)
+        start = next((index + 1 for index, entry in enumerate(entries) if _entry_id(entry) == after), None)
+        if start is None:
+            return None  # the cursor is older than the window (or unknown): the keyset path decides
+    older_exist = not window.holds(0, window.last_seq)  # the context has items before the window's first
+    if order == "asc" and older_exist and not after:
+        return None
+    page = entries[start : start + limit]
+    if start + limit < len(entries) or order == "asc" or not older_exist:
+        return ItemPage(page, start + limit < len(entries))
+    return ItemPage(page, True) if len(page) == limit else None
 
 
 def _entry_id(entry: Entry) -> str:
     return json.loads(entry.raw).get("id", "")
 
 
-def _entry_by_id(entries: list[Entry], item_id: str) -> Entry | None:
-    return next((entry for entry in entries if _entry_id(entry) == item_id), None)
-
-
 def conversation_item_get(*, tenant: Tenant, conversation: Conversation, item_id: str) -> Entry:
-    """One item of the conversation's context (its own or inherited, live or archived)."""
-    row = (
-        Item.objects.for_path(conversation.path(), conversation.last_seq)
-        .filter(item_id=item_id)
-        .values_list("seq", "token_count", "raw")
-        .first()
-    )
-    if row is not None:
-        return Entry(*row)
-    entry = _entry_by_id(context_entries(conversation, conversation.last_seq), item_id) if _maybe_archived(conversation) else None
+    """One item of the conversation's context (its own or inherited, live or archived): an index lookup, or the
+    one archive segment that names it. Raises NotFound (param ``item_id``)."""
+    entry = entry_find(conversation, item_id)
     if entry is None:
         raise NotFound(f"No item found with id {item_id!r} in this conversation.", param="item_id")
     return entry
-
-
-def _maybe_archived(conversation: Conversation) -> bool:
-    return bool(conversation.archived_upto_seq) or bool(conversation.lineage)
 
 
 def response_get(*, tenant: Tenant, response_id: str) -> Response:
@@ -251,6 +230,6 @@ def response_items(response: Response) -> tuple[list[Entry], list[Entry]]:
     first = response.input_first_seq or response.output_first_seq
     if first is None:
         return [], []
-    entries = [entry for entry in context_entries(response.conversation, response.last_seq) if entry.seq >= first]
+    entries = context_entries(response.conversation, response.last_seq, after_seq=first - 1)
     split = response.output_first_seq or response.last_seq + 1
     return [e for e in entries if e.seq < split], [e for e in entries if e.seq >= split]

@@ -47,6 +47,16 @@ class RecalledSpan:
         }
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """Context items older than the entries assembly was given, never read because the budget was full before
+    them (they cannot be sent): how many, their tokens and the first one's seq, for ``truncated``."""
+
+    items: int
+    tokens: int
+    first_seq: int | None
+
+
 @dataclass
 class Assembly:
     """What assembly decided: the message bytes, the fingerprint of the prefix and what was left out."""
@@ -112,25 +122,10 @@ def verbatim_cut(entries: list[Entry], budget: int, recent_k: int | None = None,
     return best
 
 
-def assemble(
-    entries: list[Entry],
-    *,
-    max_tokens: int,
-    encoding: str = tokens.DEFAULT_ENCODING,
-    instructions: str | None = None,
-    summary: SummaryPart | None = None,
-    recalled: list[RecalledSpan] = (),
-    recent_k: int | None = None,
-) -> Assembly:
-    """Pure assembly. ``entries`` are the context items after the summary (oldest first, tokens cached).
-
-    Priority when the budget is short: instructions (never cut), the summary, recalled spans (at most
-    half of what is left), then the most recent turns. Only instructions may push the estimate past
-    ``max_tokens``; then nothing else is sent.
-    """
+def _fixed_prefix(instructions, summary, max_tokens: int, encoding: str, truncated: dict) -> tuple[list[str], int, int | None]:
+    """(prefix messages, tokens used, summary upto seq or None): instructions (never cut), then the summary if it fits."""
     prefix: list[str] = []
     used = tokens.TOKENS_REPLY_PRIMING
-    truncated = {"items": 0, "tokens": 0, "first_seq": None, "last_seq": None, "summary": False, "recalled": 0}
     if instructions:
         message = system_message(instructions)
         prefix.append(canonical.dumps(message))
@@ -143,19 +138,56 @@ def assemble(
             used, summary_upto = used + cost, summary.upto_seq
         else:
             truncated["summary"] = True
+    return prefix, used, summary_upto
+
+
+def verbatim_room(*, max_tokens: int, encoding: str = tokens.DEFAULT_ENCODING, instructions: str | None = None,
+                  summary: SummaryPart | None = None) -> int:
+    """Tokens the verbatim turns may use before recall takes its share (recall only narrows it): a reader of the
+    newest entries can stop once it holds more than this (see ``assemble``'s ``skipped``)."""
+    _, used, _ = _fixed_prefix(instructions, summary, max_tokens, encoding, {})
+    return max(0, max_tokens - used)
+
+
+def assemble(
+    entries: list[Entry],
+    *,
+    max_tokens: int,
+    encoding: str = tokens.DEFAULT_ENCODING,
+    instructions: str | None = None,
+    summary: SummaryPart | None = None,
+    recalled: list[RecalledSpan] = (),
+    recent_k: int | None = None,
+    skipped: Skipped | None = None,
+) -> Assembly:
+    """Pure assembly. ``entries`` are the context items after the summary (oldest first, tokens cached).
+
+    Priority when the budget is short: instructions (never cut), the summary, recalled spans (at most
+    half of what is left), then the most recent turns. Only instructions may push the estimate past
+    ``max_tokens``; then nothing else is sent.
+
+    ``skipped`` describes older context items the caller did not read: it may leave them out only when the
+    entries it passes go back past the point where the newest-first walk stops (more than
+    ``verbatim_room`` tokens, or more than ``recent_k`` items), so the cut is the same as over every item.
+    """
+    truncated = {"items": 0, "tokens": 0, "first_seq": None, "last_seq": None, "summary": False, "recalled": 0}
+    prefix, used, summary_upto = _fixed_prefix(instructions, summary, max_tokens, encoding, truncated)
     kept_spans, spent = _recalled_prefix(recalled, max(0, max_tokens - used) // 2, encoding, prefix)
     used += spent
     truncated["recalled"] = len(recalled) - len(kept_spans)
     cut = verbatim_cut(entries, max(0, max_tokens - used), recent_k) if used <= max_tokens else len(entries)
     verbatim = entries[cut:]
-    truncated.update(_dropped(entries[:cut]))
+    truncated.update(_dropped(entries[:cut], skipped))
     total = used + sum(entry.tokens for entry in verbatim)
     estimated = total if (prefix or verbatim) else 0
     return Assembly(prefix, verbatim, estimated, fingerprint(prefix), truncated, summary_upto, kept_spans)
 
 
-def _dropped(dropped: list[Entry]) -> dict:
-    """The ``truncated`` fields describing the items left out."""
+def _dropped(dropped: list[Entry], skipped: Skipped | None = None) -> dict:
+    """The ``truncated`` fields describing the items left out (``skipped`` ones are older than ``dropped``)."""
+    if skipped is not None and skipped.items:
+        return {"items": skipped.items + len(dropped), "tokens": skipped.tokens + sum(e.tokens for e in dropped),
+                "first_seq": skipped.first_seq, "last_seq": dropped[-1].seq}
     if not dropped:
         return {}
     return {"items": len(dropped), "tokens": sum(e.tokens for e in dropped), "first_seq": dropped[0].seq, "last_seq": dropped[-1].seq}

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db.models import F
+from django.db.models import Count, F, Min, Sum
+from django.db.models.functions import Coalesce
 
-from archive_app.selectors import recall, reindex_pending
+from archive_app.selectors import recall, reindex_pending, segment_entries
+from cache_app import hot_window
 from cache_app.context_cache import Header, header_store
 from cache_app.hot_window import Entry
+from cache_app.redis_client import RedisUnavailable
 from convostore import metrics
 
-from ..models import Conversation
-from ..selectors import window_load
-from .assembly import RecalledSpan, assemble, render
+from ..models import Conversation, Item
+from ..keyset import context_first_seq, context_tail, has_archive
+from .assembly import RecalledSpan, Skipped, assemble, render, verbatim_room
 from .targets import ContextTarget
 
 
@@ -62,16 +65,18 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
     """The context body for ``target``; remembers the fingerprint handed out (an UPDATE only when it changes)."""
     conversation, upto_seq, summary = target.conversation, target.upto_seq, target.summary
     after_seq = summary.upto_seq if summary else 0
+    skipped = None
     if target.window is not None:
         entries = [entry for entry in target.window.entries if after_seq < entry.seq <= upto_seq]
     else:
-        entries = window_load(tenant, conversation, upto_seq=upto_seq, after_seq=after_seq)
+        entries, skipped = _tail_read(tenant, target, request, after_seq)
     parts = dict(
         max_tokens=request.max_tokens,
         encoding=tenant.encoding,
         instructions=request.instructions,
         summary=summary,
         recent_k=request.recent_k,
+        skipped=skipped,
     )
     recalled, pending = [], False
     if request.recall_k > 0:
@@ -93,6 +98,78 @@ def context_build(*, tenant, target: ContextTarget, request: ContextRequest) -> 
         with_recall=request.recall_k > 0,
         reindex_pending=pending,
     )
+
+
+def _tail_read(tenant, target: ContextTarget, request: ContextRequest, after_seq: int) -> tuple[list[Entry], Skipped | None]:
+    """The newest entries of the context, oldest first, read backwards only until assembly's walk would stop
+    (more than the verbatim room, more than ``recent_k`` items, and, for recall without a query, a user
+    message found), plus what was not read (``Skipped``): O(budget) rows and segments, not O(conversation)."""
+    conversation, upto_seq = target.conversation, target.upto_seq
+    room = verbatim_room(max_tokens=request.max_tokens, encoding=tenant.encoding, instructions=request.instructions,
+                         summary=target.summary)
+    need_user = request.recall_k > 0 and not request.query
+    newest = _window_newest(tenant, conversation, after_seq, upto_seq)
+    tail, total = [], 0
+    for entry in context_tail(conversation, upto_seq=upto_seq, after_seq=after_seq, newest=newest):
+        tail.append(entry)
+        total += entry.tokens
+        need_user = need_user and not _last_user_text([entry])
+        if (total > room or (request.recent_k is not None and len(tail) > request.recent_k)) and not need_user:
+            break
+    else:
+        entries = tail[::-1]
+        if after_seq == 0 and upto_seq >= conversation.last_seq:
+            hot_window.window_fill(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, version=conversation.version,
+                                   last_seq=conversation.last_seq, window_size=tenant.window_size, entries=entries)
+        return entries, None
+    _window_keep(tenant, conversation, tail, upto_seq, after_seq)
+    return tail[::-1], _skipped(conversation, after_seq, upto_seq, tail)
+
+
+def _window_newest(tenant, conversation, after_seq: int, upto_seq: int) -> list[Entry]:
+    """The hot window's entries in (after_seq, upto_seq], newest first, when it is complete at this version."""
+    try:
+        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
+    except RedisUnavailable:
+        return []
+    if window is None or window.version != conversation.version or window.last_seq < upto_seq:
+        return []
+    return window.between(after_seq, upto_seq)[::-1]
+
+
+def _window_keep(tenant, conversation, tail: list[Entry], upto_seq: int, after_seq: int) -> None:
+    """Refill the window from a tail that ends at the last seq and holds a window's worth (root conversations:
+    their context tokens are the row's ``token_count``); only when newer than what Redis holds."""
+    if conversation.lineage or upto_seq < conversation.last_seq or len(tail) < tenant.window_size or after_seq:
+        return
+    try:
+        hot_window.window_rebuild(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, version=conversation.version,
+                                  last_seq=conversation.last_seq, tokens=conversation.token_count,
+                                  window_size=tenant.window_size, entries=tail[::-1], full=False)
+    except RedisUnavailable:
+        pass
+
+
+def _skipped(conversation, after_seq: int, upto_seq: int, tail: list[Entry]) -> Skipped:
+    """Count, tokens and first seq of the context items in (after_seq, oldest read) without reading them.
+
+    A root conversation's whole context: its row's counters minus what was read, and two index seeks for the
+    first seq. Otherwise (a summary, a fork, a response's context) an aggregate over that range: an index
+    scan of the rows and the segments in it, O(range) but no item bytes sent to Python for rows.
+    """
+    oldest = tail[-1].seq
+    if not conversation.lineage and after_seq == 0 and upto_seq >= conversation.last_seq:
+        return Skipped(conversation.item_count - len(tail), conversation.token_count - sum(e.tokens for e in tail),
+                       context_first_seq(conversation))
+    path = conversation.path()
+    rows = Item.objects.for_path(path, oldest - 1).filter(seq__gt=after_seq).order_by()
+    found = rows.aggregate(n=Count("pk"), t=Coalesce(Sum("token_count"), 0), f=Min("seq"))
+    count, tokens, first = found["n"], found["t"], found["f"]
+    if has_archive(conversation):
+        archived = segment_entries(path, oldest - 1, after_seq)
+        count, tokens = count + len(archived), tokens + sum(e.tokens for e in archived)
+        first = min([seq for seq in (first, archived[0].seq if archived else None) if seq is not None], default=None)
+    return Skipped(count, tokens, first)
 
 
 def _remember_header(tenant, conversation, target: ContextTarget) -> None:
