@@ -28,24 +28,30 @@ _SEGMENT_COLUMNS = ("id", "conversation_id", "first_seq", "last_seq", "item_coun
                     "storage_name", "payload")
 
 
-def _path_segments(path, upto_seq: int, after_seq: int = 0, before_seq: int | None = None, *,
-                   payload: bool = True) -> list[tuple[ArchiveSegment, int | None, int]]:
-    """(segment, its code table's id, the seq limit) of every segment of ``path`` holding seqs in (after_seq, upto_seq]
-    (and below ``before_seq``), by first seq. Without ``payload`` the listing reads no segment bytes (segment metadata
-    only: O(segments), not O(bytes)); ``_payload_fill`` then reads one segment's bytes before it is decoded."""
+def _path_segments(path, upto_seq: int, after_seq: int = 0, before_seq: int | None = None, *, payload: bool = True,
+                   first_after: int | None = None, descending: bool = False,
+                   limit: int | None = None) -> list[tuple[ArchiveSegment, int | None, int]]:
+    """(segment, its code table's id, the seq limit) of the segments of ``path`` holding seqs in (after_seq, upto_seq]
+    (below ``before_seq``, starting after ``first_after``), by first seq (descending: newest first), at most ``limit``.
+    Without ``payload`` the listing reads no segment bytes (metadata only); ``_payload_fill`` then reads one
+    segment's bytes before it is decoded."""
     limits = {pk: upto_seq if upto is None else min(upto, upto_seq) for pk, upto in path}
     if not limits:
         return []
     names = _SEGMENT_COLUMNS if payload else _SEGMENT_COLUMNS[:-1]
     columns = ", ".join(f"s.{column}" for column in names)
-    below = "" if before_seq is None else " AND s.first_seq < %s"
+    where, params = "s.last_seq > %s", [list(limits), list(limits.values()), after_seq]
+    for clause, value in (("s.first_seq < %s", before_seq), ("s.first_seq > %s", first_after)):
+        if value is not None:
+            where, params = f"{where} AND {clause}", params + [value]
+    tail = f" ORDER BY s.first_seq{' DESC' if descending else ''}" + ("" if limit is None else f" LIMIT {int(limit)}")
     with connection.cursor() as cursor:  # one lean query on the cold read path
         cursor.execute(
             f"SELECT {columns}, t.table_id FROM {ArchiveSegment._meta.db_table} s "
             f"LEFT JOIN {CodeTable._meta.db_table} t ON t.id = s.code_table_id "
             f"JOIN unnest(%s::bigint[], %s::bigint[]) AS p(cid, lim) ON s.conversation_id = p.cid AND s.first_seq <= p.lim "
-            f"WHERE s.last_seq > %s{below} ORDER BY s.first_seq",
-            [list(limits), list(limits.values()), after_seq] + ([] if before_seq is None else [before_seq]),
+            f"WHERE {where}{tail}",
+            params,
         )
         rows = cursor.fetchall()
     found = []
@@ -78,22 +84,31 @@ def segment_entries(path, upto_seq: int, after_seq: int = 0) -> list[Entry]:
 def segment_page(path, *, upto_seq: int, limit: int, after_seq: int = 0, before_seq: int | None = None,
                  descending: bool = False):
     """Up to ``limit`` archived entries of ``path`` with after_seq < seq <= upto_seq and seq < before_seq, oldest
-    first (newest first when ``descending``), as an iterator that decodes one segment at a time: a page decodes
-    only the segments holding it (one or two), never the whole history.
+    first (newest first when ``descending``), as an iterator that lists segments a few at a time (keyset on
+    first seq) and decodes one at a time: a page decodes only the segments holding it, never the whole history.
 
     Raises ArchiveCorrupt when a segment it needs is damaged.
     """
-    spans = _path_segments(path, upto_seq, after_seq, before_seq, payload=False)
-    found = 0
-    for segment, table_uid, seq_limit in reversed(spans) if descending else spans:
-        raw = segment_raw(_payload_fill(segment), table_uid=table_uid)
-        entries = [Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw)
-                   if after_seq < seq <= seq_limit and (before_seq is None or seq < before_seq)]
-        for entry in reversed(entries) if descending else entries:
-            yield entry
-            found += 1
-            if found >= limit:
-                return
+    found, batch, first_after, first_before = 0, 2, None, before_seq
+    while True:
+        spans = _path_segments(path, upto_seq, after_seq, first_before, payload=False, first_after=first_after,
+                               descending=descending, limit=batch)
+        for segment, table_uid, seq_limit in spans:
+            raw = segment_raw(_payload_fill(segment), table_uid=table_uid)
+            entries = [Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw)
+                       if after_seq < seq <= seq_limit and (before_seq is None or seq < before_seq)]
+            for entry in reversed(entries) if descending else entries:
+                yield entry
+                found += 1
+                if found >= limit:
+                    return
+        if len(spans) < batch:
+            return
+        if descending:
+            first_before = spans[-1][0].first_seq
+        else:
+            first_after = spans[-1][0].first_seq
+        batch = min(batch * 2, 64)
 
 
 def archived_items(path, upto_seq: int, after_seq: int = 0) -> list[payload.ArchivedItem]:

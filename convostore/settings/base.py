@@ -230,7 +230,7 @@ CONVOSTORE = {
     "USER_METADATA_KEY": env("CONVOSTORE_USER_METADATA_KEY", default="user"),
     "EMBED_DRAIN_IDLE_SECONDS": env.float("CONVOSTORE_EMBED_DRAIN_IDLE_SECONDS", default=0.2),
     "ARCHIVE_MIN_ITEMS": env.int("CONVOSTORE_ARCHIVE_MIN_ITEMS", default=64),
-    "SEGMENT_MAX_ITEMS": env.int("CONVOSTORE_SEGMENT_MAX_ITEMS", default=1024),
+    "SEGMENT_MAX_ITEMS": env.int("CONVOSTORE_SEGMENT_MAX_ITEMS", default=128),
     "SEGMENT_MAX_BYTES": env.int("CONVOSTORE_SEGMENT_MAX_BYTES", default=4 * 1024 * 1024),
     "SEGMENT_STORAGE": env("CONVOSTORE_SEGMENT_STORAGE", default=""),
     # convostore-serve: a request body must arrive within this (else 408); a streaming answer's reader that

@@ -159,8 +159,8 @@ def _skipped(conversation, after_seq: int, upto_seq: int, tail: list[Entry]) -> 
     """
     oldest = tail[-1].seq
     if not conversation.lineage and after_seq == 0 and upto_seq >= conversation.last_seq:
-        return Skipped(conversation.item_count - len(tail), conversation.token_count - sum(e.tokens for e in tail),
-                       context_first_seq(conversation))
+        first = getattr(conversation, "first_seq", None) or context_first_seq(conversation)
+        return Skipped(conversation.item_count - len(tail), conversation.token_count - sum(e.tokens for e in tail), first)
     path = conversation.path()
     rows = Item.objects.for_path(path, oldest - 1).filter(seq__gt=after_seq).order_by()
     found = rows.aggregate(n=Count("pk"), t=Coalesce(Sum("token_count"), 0), f=Min("seq"))

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from archive_app.models import Summary
+from archive_app.models import ArchiveSegment, Summary
 from cache_app.context_cache import read_with_window
 from cache_app.hot_window import Window
 from cache_app.redis_client import RedisUnavailable
 from convostore.errors import NotFound
 
-from ..models import Conversation, Response
+from ..models import Conversation, Item, Response
 from .assembly import SummaryPart
 
 
@@ -36,7 +36,9 @@ def summary_lookup(conversation, upto_seq: int, keep: int) -> SummaryPart | None
 
 _TARGET_SQL = """
 SELECT c.*, {upto} AS ctx_upto, s.upto_seq AS s_upto, s.text AS s_text, s.token_estimate AS s_tokens,
-    (SELECT max(upto_seq) FROM {summary} WHERE conversation_id = c.id) AS s_latest
+    (SELECT max(upto_seq) FROM {summary} WHERE conversation_id = c.id) AS s_latest,
+    LEAST((SELECT min(seq) FROM {item} WHERE conversation_id = c.id),
+          (SELECT min(first_seq) FROM {segment} WHERE conversation_id = c.id)) AS first_seq
 FROM {source}
 LEFT JOIN LATERAL (
     SELECT upto_seq, text, token_estimate FROM {summary}
@@ -58,10 +60,11 @@ class ContextTarget:
 
 def context_target(*, tenant, conversation_id: str | None = None, response_id: str | None = None) -> ContextTarget:
     """The conversation (by id, or by a response's id), where its context ends, and its summary: one query.
+    The conversation carries ``first_seq``, its own first item's seq (rows or segments; two index seeks).
 
     Raises NotFound (404) for an unknown id or one of another tenant.
     """
-    tables = {"summary": Summary._meta.db_table}
+    tables = {"summary": Summary._meta.db_table, "item": Item._meta.db_table, "segment": ArchiveSegment._meta.db_table}
     if response_id is None:
         sql = _TARGET_SQL.format(
             upto="c.last_seq", source=f"{Conversation._meta.db_table} c", where="c.tenant_id = %s AND c.conversation_id = %s", **tables
