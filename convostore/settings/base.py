@@ -77,6 +77,8 @@ DATABASES["default"]["OPTIONS"].update(
         ),
     }
 )
+# Django disables psycopg's statement preparation; convostore.postgres.prepared_cursor asks for it per statement.
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5 if env.bool("CONVOSTORE_PREPARE_STATEMENTS", default=True) else None
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
 # Django's backend with a health check that polls the socket instead of a SELECT 1 round trip (convostore.postgres).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -263,6 +265,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["convostore.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "convostore.negotiation.FastContentNegotiation",
     "EXCEPTION_HANDLER": "convostore.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["sessions_app.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
