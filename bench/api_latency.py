@@ -57,6 +57,7 @@ def seed() -> dict:
     )
     redis("hot").set("bench:floor", "x" * 32)
     with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, v text)")
         cursor.execute("SHOW fsync")
         fsync = cursor.fetchone()[0]
         cursor.execute("SHOW synchronous_commit")
@@ -182,6 +183,8 @@ def build_cases(seeded: dict) -> dict:
     return {
         FLOOR: lambda i: ("GET", "/bench/floor", {}, None, 200),
         "floor + one Redis GET": lambda i: ("GET", "/bench/redis-get", {}, None, 200),
+        "floor + two Redis GETs (one after the other)": lambda i: ("GET", "/bench/redis-two-gets", {}, None, 200),
+        "floor + one durable INSERT": lambda i: ("GET", "/bench/durable-insert", {}, None, 200),
         "resolve (hot, 40 items)": get(f"/v1/sessions/resolve?previous_response_id={rid}"),
         "append (1 item, durable)": lambda i: (
             "POST", f"/v1/sessions/bench-append-{i % 200}/append", json_headers,

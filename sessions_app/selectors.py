@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable
 from convostore import metrics, tokens
 from convostore.errors import NotFound
+from convostore.postgres import model_columns, model_row
 
 from .models import Conversation, Item, Response, Tenant
 
@@ -157,10 +159,23 @@ def _resolve_from_postgres(tenant: Tenant, response_id: str) -> Resolved:
 
 
 def conversation_get(*, tenant: Tenant, conversation_id: str) -> Conversation:
-    conversation = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).select_related("parent").first()
-    if conversation is None:
+    """The conversation (its parent's public id loaded with it) or 404: one prepared statement, no ORM compilation."""
+    found = model_row(Conversation, _conversation_get_sql(), [tenant.pk, conversation_id])
+    if found is None:
         raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
+    conversation, (parent_conversation_id,) = found
+    conversation.tenant = tenant
+    if conversation.parent_id is not None:  # only the id is loaded; any other field loads on access
+        conversation.parent = Conversation.from_db("default", ["id", "conversation_id"], [conversation.parent_id, parent_conversation_id])
     return conversation
+
+
+@functools.cache
+def _conversation_get_sql() -> str:
+    return (
+        f"SELECT {model_columns(Conversation, 'c')}, p.conversation_id FROM sessions_app_conversation c"
+        " LEFT JOIN sessions_app_conversation p ON p.id = c.parent_id WHERE c.tenant_id = %s AND c.conversation_id = %s"
+    )
 
 
 @dataclass

@@ -56,3 +56,28 @@ def prepared_cursor(using: str = "default"):
         wrapped = connection._prepare_cursor(PreparingCursor(connection.connection))
     with wrapped as cursor:
         yield cursor
+
+
+def model_columns(model, alias: str) -> str:
+    """``alias.col, …`` for every concrete field of ``model`` in field order (what ``model_row`` expects first)."""
+    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+def model_row(model, sql: str, params, *, using: str = "default"):
+    """``(instance, extra values)`` from the first row of ``sql`` run as a prepared statement, or None for no row.
+
+    The row's first columns are ``model_columns(model, …)``; the rest come back as a tuple. Values pass the
+    fields' ``from_db_value`` (JSON columns arrive as text) as the ORM would. For the hottest reads, where
+    compiling the ORM query cost more than running it.
+    """
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = model._meta.concrete_fields
+    values = [
+        field.from_db_value(value, None, connections[using]) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row)
+    ]
+    return model.from_db(using, [field.attname for field in fields], values), tuple(row[len(fields):])

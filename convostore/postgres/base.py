@@ -14,9 +14,18 @@ import select
 
 import psycopg
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
+
+
+class DatabaseOperations(PostgresOperations):
+    def last_executed_query(self, cursor, sql, params):
+        """psycopg keeps no query text for a prepared statement it runs by name: log the SQL as written."""
+        return super().last_executed_query(cursor, sql, params) or sql
 
 
 class DatabaseWrapper(PostgresDatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def close_if_health_check_failed(self):
         if self.connection is None or not self.health_check_enabled or self.health_check_done:
             return
