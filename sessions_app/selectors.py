@@ -13,7 +13,7 @@ from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable
 from convostore import metrics, tokens
 from convostore.errors import NotFound
-from convostore.postgres import model_columns, model_row
+from convostore.postgres import model_columns, model_instance, model_row
 
 from .models import Conversation, Item, Response, Tenant
 
@@ -255,10 +255,23 @@ def _maybe_archived(conversation: Conversation) -> bool:
 
 
 def response_get(*, tenant: Tenant, response_id: str) -> Response:
-    response = Response.objects.filter(tenant=tenant, response_id=response_id).select_related("conversation").first()
-    if response is None:
+    """The stored response with its conversation, or 404: one prepared statement, no ORM compilation."""
+    found = model_row(Response, _response_get_sql(), [tenant.pk, response_id])
+    if found is None:
         raise NotFound(f"No response found with id {response_id!r}.", param="response_id")
+    response, conversation_values = found
+    response.tenant = tenant
+    response.conversation = model_instance(Conversation, conversation_values)
+    response.conversation.tenant = tenant
     return response
+
+
+@functools.cache
+def _response_get_sql() -> str:
+    return (
+        f"SELECT {model_columns(Response, 'r')}, {model_columns(Conversation, 'c')} FROM sessions_app_response r"
+        " JOIN sessions_app_conversation c ON c.id = r.conversation_id WHERE r.tenant_id = %s AND r.response_id = %s"
+    )
 
 
 def response_items(response: Response) -> tuple[list[Entry], list[Entry]]:

@@ -64,20 +64,27 @@ def model_columns(model, alias: str) -> str:
 
 
 def model_row(model, sql: str, params, *, using: str = "default"):
-    """``(instance, extra values)`` from the first row of ``sql`` run as a prepared statement, or None for no row.
+    """``(instance, rest of the row)`` from the first row of ``sql`` run as a prepared statement, or None for no row.
 
-    The row's first columns are ``model_columns(model, …)``; the rest come back as a tuple. Values pass the
-    fields' ``from_db_value`` (JSON columns arrive as text) as the ORM would. For the hottest reads, where
-    compiling the ORM query cost more than running it.
+    The row's first columns are ``model_columns(model, …)``; the rest come back as a tuple (``model_instance``
+    builds a second model from them). For the hottest reads, where compiling the ORM query cost more than
+    running it.
     """
     with prepared_cursor(using) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
+    width = len(model._meta.concrete_fields)
+    return model_instance(model, row[:width], using=using), tuple(row[width:])
+
+
+def model_instance(model, values, *, using: str = "default"):
+    """An instance of ``model`` from the values of its concrete fields, in field order, as the ORM builds one:
+    each value passes its field's ``from_db_value`` (JSON columns arrive as text)."""
     fields = model._meta.concrete_fields
     values = [
         field.from_db_value(value, None, connections[using]) if hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, row)
+        for field, value in zip(fields, values)
     ]
-    return model.from_db(using, [field.attname for field in fields], values), tuple(row[len(fields):])
+    return model.from_db(using, [field.attname for field in fields], values)
