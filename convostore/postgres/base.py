@@ -2,10 +2,11 @@
 
 A connection the server has closed (a restart, ``pg_terminate_backend``, an idle timeout, a proxy
 dropping it) has the server's termination message or EOF waiting on its socket, so a zero-timeout poll
-finds it with one system call; Django then replaces it before the request uses it. A healthy idle
-connection has nothing to read. What a poll cannot see (a peer that vanished without a FIN) fails the
-request's first statement instead: 503 ``database_unavailable``, nothing written, and Django drops the
-connection when that request ends (errors_occurred → is_usable()), so the next request reconnects.
+finds it with one system call; only then does Django's ``SELECT 1`` run, and the connection is replaced
+before the request uses it when that fails. A healthy idle connection has nothing to read. What a poll
+cannot see (a peer that vanished without a FIN) fails the request's first statement instead: 503
+``database_unavailable``, nothing written, and Django drops the connection when that request ends
+(errors_occurred → is_usable()), so the next request reconnects.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
     def close_if_health_check_failed(self):
         if self.connection is None or not self.health_check_enabled or self.health_check_done:
             return
-        if not self.socket_looks_usable():
+        if not self.socket_looks_usable() and not self.is_usable():  # something pending: Django's SELECT 1 decides
             self.close()
         self.health_check_done = True
 

@@ -77,8 +77,11 @@ DATABASES["default"]["OPTIONS"].update(
         ),
     }
 )
-# Django disables psycopg's statement preparation; convostore.postgres.prepared_cursor asks for it per statement.
-DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5 if env.bool("CONVOSTORE_PREPARE_STATEMENTS", default=True) else None
+# Hot statements (the append) are prepared on the server once per connection; false behind PgBouncer in
+# transaction mode older than 1.21 (docs/operations.md#pgbouncer). Django turns psycopg's preparation off;
+# only convostore.postgres.prepared_cursor asks for it, statement by statement.
+PREPARE_STATEMENTS = env.bool("CONVOSTORE_PREPARE_STATEMENTS", default=True)
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5 if PREPARE_STATEMENTS else None
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
 # Django's backend with a health check that polls the socket instead of a SELECT 1 round trip (convostore.postgres).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -215,9 +218,7 @@ CONVOSTORE = {
     "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.93),  # bench/semantic_quality.py: the local model at <= 1 % false hits
     "METRICS_TOKEN": env("CONVOSTORE_METRICS_TOKEN", default=""),
     "METRICS_ALLOW": env.list("CONVOSTORE_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"]),
-    # Hot statements (the append) are prepared on the server once per connection; false behind PgBouncer in
-    # transaction mode older than 1.21 (docs/operations.md#pgbouncer).
-    "PREPARE_STATEMENTS": env.bool("CONVOSTORE_PREPARE_STATEMENTS", default=True),
+    "PREPARE_STATEMENTS": PREPARE_STATEMENTS,  # see DATABASES above
     "RATE_LIMIT_PER_MINUTE": env.int("CONVOSTORE_RATE_LIMIT_PER_MINUTE", default=60000),
     "SEMANTIC_TTL_SECONDS": env.int("CONVOSTORE_SEMANTIC_TTL_SECONDS", default=86400),
     "SEMANTIC_MAX_ENTRIES_PER_SCOPE": env.int("CONVOSTORE_SEMANTIC_MAX_ENTRIES_PER_SCOPE", default=10000),
