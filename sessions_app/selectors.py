@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable
 from convostore import metrics, tokens
 from convostore.errors import NotFound
+from convostore.postgres import model_columns, model_instance, model_row
 
 from .keyset import context_page, cursor_seq, entry_find, has_archive
 from .models import Conversation, Item, Response, Tenant
@@ -152,10 +154,23 @@ def _resolve_from_postgres(tenant: Tenant, response_id: str) -> Resolved:
 
 
 def conversation_get(*, tenant: Tenant, conversation_id: str) -> Conversation:
-    conversation = Conversation.objects.filter(tenant=tenant, conversation_id=conversation_id).select_related("parent").first()
-    if conversation is None:
+    """The conversation (its parent's public id loaded with it) or 404: one prepared statement, no ORM compilation."""
+    found = model_row(Conversation, _conversation_get_sql(), [tenant.pk, conversation_id])
+    if found is None:
         raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
+    conversation, (parent_conversation_id,) = found
+    conversation.tenant = tenant
+    if conversation.parent_id is not None:  # only the id is loaded; any other field loads on access
+        conversation.parent = Conversation.from_db("default", ["id", "conversation_id"], [conversation.parent_id, parent_conversation_id])
     return conversation
+
+
+@functools.cache
+def _conversation_get_sql() -> str:
+    return (
+        f"SELECT {model_columns(Conversation, 'c')}, p.conversation_id FROM sessions_app_conversation c"
+        " LEFT JOIN sessions_app_conversation p ON p.id = c.parent_id WHERE c.tenant_id = %s AND c.conversation_id = %s"
+    )
 
 
 @dataclass
@@ -219,10 +234,23 @@ def conversation_item_get(*, tenant: Tenant, conversation: Conversation, item_id
 
 
 def response_get(*, tenant: Tenant, response_id: str) -> Response:
-    response = Response.objects.filter(tenant=tenant, response_id=response_id).select_related("conversation").first()
-    if response is None:
+    """The stored response with its conversation, or 404: one prepared statement, no ORM compilation."""
+    found = model_row(Response, _response_get_sql(), [tenant.pk, response_id])
+    if found is None:
         raise NotFound(f"No response found with id {response_id!r}.", param="response_id")
+    response, conversation_values = found
+    response.tenant = tenant
+    response.conversation = model_instance(Conversation, conversation_values)
+    response.conversation.tenant = tenant
     return response
+
+
+@functools.cache
+def _response_get_sql() -> str:
+    return (
+        f"SELECT {model_columns(Response, 'r')}, {model_columns(Conversation, 'c')} FROM sessions_app_response r"
+        " JOIN sessions_app_conversation c ON c.id = r.conversation_id WHERE r.tenant_id = %s AND r.response_id = %s"
+    )
 
 
 def response_items(response: Response) -> tuple[list[Entry], list[Entry]]:

@@ -77,12 +77,20 @@ DATABASES["default"]["OPTIONS"].update(
         ),
     }
 )
+# Hot statements (the append) are prepared on the server once per connection; false behind PgBouncer in
+# transaction mode older than 1.21 (docs/operations.md#pgbouncer). Django turns psycopg's preparation off;
+# only convostore.postgres.prepared_cursor asks for it, statement by statement.
+PREPARE_STATEMENTS = env.bool("CONVOSTORE_PREPARE_STATEMENTS", default=True)
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5 if PREPARE_STATEMENTS else None
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+# Django's backend with a health check that polls the socket instead of a SELECT 1 round trip (convostore.postgres).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "convostore.postgres"
 # An optional streaming replica for reads that may be stale (admin lists, dashboard, archive_stats,
 # export --from-replica); convostore.db_router sends everything else to the primary.
 if env("DATABASE_REPLICA_URL", default=""):
-    DATABASES["replica"] = {**env.db("DATABASE_REPLICA_URL"), "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
+    DATABASES["replica"] = {**env.db("DATABASE_REPLICA_URL"), "ENGINE": DATABASES["default"]["ENGINE"], "OPTIONS": dict(DATABASES["default"]["OPTIONS"]),
                             "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"], "CONN_HEALTH_CHECKS": True,
                             "TEST": {"MIRROR": "default"}}
 DATABASE_ROUTERS = ["convostore.db_router.ReplicaRouter"]
@@ -210,6 +218,7 @@ CONVOSTORE = {
     "SEMANTIC_THRESHOLD": env.float("CONVOSTORE_SEMANTIC_THRESHOLD", default=0.93),  # bench/semantic_quality.py: the local model at <= 1 % false hits
     "METRICS_TOKEN": env("CONVOSTORE_METRICS_TOKEN", default=""),
     "METRICS_ALLOW": env.list("CONVOSTORE_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"]),
+    "PREPARE_STATEMENTS": PREPARE_STATEMENTS,  # see DATABASES above
     "RATE_LIMIT_PER_MINUTE": env.int("CONVOSTORE_RATE_LIMIT_PER_MINUTE", default=60000),
     "SEMANTIC_TTL_SECONDS": env.int("CONVOSTORE_SEMANTIC_TTL_SECONDS", default=86400),
     "SEMANTIC_MAX_ENTRIES_PER_SCOPE": env.int("CONVOSTORE_SEMANTIC_MAX_ENTRIES_PER_SCOPE", default=10000),
@@ -257,6 +266,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["convostore.parsers.StrictJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "convostore.negotiation.FastContentNegotiation",
     "EXCEPTION_HANDLER": "convostore.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["sessions_app.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

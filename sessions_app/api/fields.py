@@ -1,6 +1,6 @@
 """What every API's input serializers share: strict JSON fields, metadata, paging, the Idempotency-Key header.
 
-Bodies are validated by DRF serializers (``InputSerializer(data=...).is_valid(raise_exception=True)``);
+Bodies and query strings are validated by DRF serializers (``validated(SerializerClass, data)``);
 the project's exception handler turns their errors into the OpenAI error shape with ``param`` naming the
 field (``metadata.key`` for a nested one). Items themselves are validated by the service that writes them
 (sessions_app.services.items.prepare_items), which names ``items[i].field``.
@@ -8,8 +8,12 @@ field (``metadata.key`` for a nested one). Items themselves are validated by the
 
 from __future__ import annotations
 
+import threading
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.settings import api_settings
 
 from convostore import canonical
 from convostore.errors import ValidationFailed
@@ -101,11 +105,36 @@ class PageQuerySerializer(serializers.Serializer):
     order = serializers.ChoiceField(choices=["asc", "desc"], required=False, allow_blank=True)
 
 
-def validated(serializer_class, data, **context) -> dict:
-    """``serializer_class(data=data)`` validated (400 with the field as ``param`` on failure)."""
-    serializer = serializer_class(data=data, context=context)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+_BOUND: dict[type, serializers.Serializer] = {}
+_BOUND_LOCK = threading.Lock()
+
+
+def _bound(serializer_class) -> serializers.Serializer:
+    """One instance per serializer class, its fields built once: DRF deep-copies every declared field for each new
+    instance, which cost more than validating a query string (bench/api_latency.py). Validation keeps no state
+    on the instance, so threads share it."""
+    serializer = _BOUND.get(serializer_class)
+    if serializer is None:
+        with _BOUND_LOCK:
+            serializer = _BOUND.get(serializer_class) or serializer_class()
+            _ = serializer.fields  # built before any thread shares it
+            _BOUND[serializer_class] = serializer
+    return serializer
+
+
+def validated(serializer_class, data) -> dict:
+    """``data`` validated by ``serializer_class`` (400 with the field as ``param`` on failure).
+
+    DRF's own validation (``run_validation``) with the errors ``is_valid(raise_exception=True)`` raises,
+    on a shared instance of the class (see _bound).
+    """
+    try:
+        return _bound(serializer_class).run_validation(data)
+    except serializers.ValidationError as exc:
+        detail = exc.detail
+        if isinstance(detail, list) and len(detail) == 1 and getattr(detail[0], "code", None) == "null":
+            detail = {api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail("No data provided", code="null")]}
+        raise serializers.ValidationError(detail) from None
 
 
 def page_query(request, *, default_order: str) -> dict:

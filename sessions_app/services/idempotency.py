@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import Callable
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from convostore import canonical
 from convostore.errors import Conflict
+from convostore.postgres import prepared_cursor
 
 from ..models import IdempotencyRecord, Tenant
 
@@ -65,7 +66,7 @@ def idempotency_remember(*, tenant: Tenant, scope: str, key: str, request_hash: 
     params = {"tenant": tenant.pk, "scope": scope, "key": key, "hash": request_hash, "status": outcome.status,
               "body": canonical.dumps(outcome.body), "now": now,
               "expires": now + timedelta(seconds=settings.CONVOSTORE["IDEMPOTENCY_TTL_SECONDS"])}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_REMEMBER, params)
         if cursor.fetchone() is None:
             raise IdempotencyRace(key)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from archive_app.payload import ArchivedItem
 from convostore import metrics
 from convostore.errors import Conflict, NotFound, ValidationFailed
+from convostore.postgres import prepared_cursor
 
 from ..models import Conversation, Tenant, Tombstone
 from .items import PreparedItem, item_id_taken
@@ -131,7 +132,7 @@ def conversation_write(
                      parent, fork_seq, response)
     for attempt in (1, 2):
         try:
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:  # parsed and planned once per connection (convostore.postgres)
                 cursor.execute(_WITH_RESPONSE if response else _WITHOUT_RESPONSE, params)
                 row = cursor.fetchone()
         except IntegrityError as exc:

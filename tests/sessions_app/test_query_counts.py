@@ -55,3 +55,70 @@ def test_cold_resolve_is_bounded_too(api, django_assert_max_num_queries):
     with django_assert_max_num_queries(3):
         response = api.get("/v1/sessions/resolve", {"previous_response_id": stored["response_id"]})
     assert response.status_code == 200
+
+
+# Exact SQL and Redis costs of every request a gateway or the SDK makes on a hot conversation (issue 15).
+# A Redis round trip is one command packet written (a pipeline is one); on a cluster a pipeline is one per
+# node, so the Redis counts are guarded on a single Redis only (bench/api_latency.py measures the cluster).
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    from redis.connection import Connection
+
+    sent = {"count": 0}
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent["count"] += 1
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.fixture
+def hot(api):
+    """A hot conversation with a stored response; the API key cached and every script loaded by a first round."""
+    api.post("/v1/sessions/hot/append", {"items": [msg(f"m{i}") for i in range(6)]}, format="json")
+    stored = api.post("/v1/sessions/responses", {"conversation_id": "hot", "input": [msg("q")], "output": [msg("a")]},
+                      format="json").json()
+    item_id = api.get("/v1/sessions/hot/items", {"limit": 1}).json()["data"][0]["id"]
+    return {"response_id": stored["response_id"], "item_id": item_id}
+
+
+HOT_READS = [
+    # (path, SQL queries, Redis round trips)
+    ("/v1/sessions/resolve?previous_response_id={response_id}", 0, 2),  # key + response index; window
+    ("/v1/sessions/hot/context", 0, 2),  # key; window + context header
+    ("/v1/sessions/context?previous_response_id={response_id}", 0, 2),
+    ("/v1/sessions/hot", 1, 1),
+    ("/v1/sessions/hot/items?limit=5", 1, 2),
+    ("/v1/conversations/hot", 1, 1),
+    ("/v1/conversations/hot/items", 1, 2),
+    ("/v1/conversations/hot/items/{item_id}", 2, 1),
+    ("/v1/responses/{response_id}", 2, 1),
+]
+
+
+@pytest.mark.parametrize("path, queries, trips", HOT_READS)
+def test_each_hot_read_costs_exactly(api, hot, round_trips, django_assert_num_queries, request, path, queries, trips):
+    path = path.format(**hot)
+    assert api.get(path).status_code == 200  # warm: scripts loaded, windows filled
+    before = round_trips["count"]
+    with django_assert_num_queries(queries):
+        response = api.get(path)
+    assert response.status_code == 200, response.content
+    if not request.config.getoption("--redis-cluster"):
+        assert round_trips["count"] - before == trips
+
+
+def test_a_durable_append_is_one_statement_and_two_round_trips(api, hot, round_trips, django_assert_num_queries, request):
+    """The statement commits on its own (autocommit); then the key's round trip and the window's."""
+    before = round_trips["count"]
+    with django_assert_num_queries(1) as captured:
+        response = api.post("/v1/sessions/hot/append", msg("one more"), format="json")
+    assert response.status_code == 201
+    assert captured.captured_queries[0]["sql"].lstrip().startswith("WITH conv AS")
+    if not request.config.getoption("--redis-cluster"):
+        assert round_trips["count"] - before == 2
