@@ -29,6 +29,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "convostore.observability.RequestContextMiddleware",
+    "convostore.edge.EdgeMiddleware",  # every header, query and path parameter checked before anything reads them
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "convostore.middleware.ApiErrorMiddleware",
