@@ -2,7 +2,8 @@
 
 The entry is one JSON string under one key, so it is either whole or absent; a value that is not a
 complete entry is treated as absent (Postgres answers and the entry is written again). Authentication
-reads it in the same round trip as the per-key rate counter and any tenant-scoped keys a view asks for.
+reads it in the same round trip as the per-key rate counter and any tenant-scoped keys a view asks for;
+only a key with an entry is counted, so an unknown key's request writes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 
 from . import keys
-from .redis_client import RedisUnavailable, guarded
+from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run
 
 logger = logging.getLogger(__name__)
 
@@ -34,33 +35,53 @@ def _entry(value) -> dict | None:
 
 
 def key_entry_read(key_hash: str, extra_keys=()) -> tuple[dict | None, list, int | None]:
-    """(cached entry or None, values of ``extra_keys``, this minute's request count) in one round trip.
+    """(cached entry or None, values of ``extra_keys``, this minute's request count or None) in one round trip.
 
-    The count is an INCR of the key's per-minute counter; when Redis is unavailable the answer is
-    ``(None, [None…], None)`` and the caller reads Postgres.
+    The count moves only when the entry exists (cache_app/lua/auth_count.lua): a key that is unknown,
+    revoked or expired writes nothing to Redis. Without an entry the count is None; the caller reads
+    Postgres and, for a valid key, counts the request with ``key_entry_store(…, count=True)``. When Redis
+    is unavailable the answer is ``(None, [None…], None)``.
     """
     window = int(time.time() // RATE_WINDOW_SECONDS)
-    rate_key = keys.counter(f"rate.{key_hash[:16]}.{window}")
+
+    def build(pipe):
+        evalsha(pipe, "auth_count", [keys.api_key(key_hash), keys.api_key_rate(key_hash, window)], [RATE_WINDOW_SECONDS * 2])
+        for name in extra_keys:
+            pipe.get(name)
+
     try:
         with guarded("auth_get") as client:
-            pipe = client.pipeline(transaction=False)
-            for name in [keys.api_key(key_hash), *extra_keys]:
-                pipe.get(name)
-            pipe.incr(rate_key)
-            pipe.expire(rate_key, RATE_WINDOW_SECONDS * 2)
-            values = pipe.execute()
+            values = pipeline_run(client, build)
     except RedisUnavailable:
         return None, [None] * len(extra_keys), None
-    return _entry(values[0]), values[1 : 1 + len(extra_keys)], values[-2]
+    entry, count = values[0] or (None, None)
+    return _entry(entry), values[1:], count
 
 
-def key_entry_store(key_hash: str, entry: dict) -> None:
-    """Cache ``entry`` ({key_id, tenant: {field: value}, expires_at: epoch seconds or None}) for CACHE_SECONDS."""
+def key_entry_store(key_hash: str, entry: dict, *, count: bool = False) -> int | None:
+    """Cache ``entry`` ({key_id, tenant: {field: value}, expires_at: epoch seconds or None}) for CACHE_SECONDS,
+    or until the key expires if that is sooner; with ``count``, also count one request this minute and
+    return the count (None when Redis is unavailable). Only for a key Postgres has just found valid.
+    """
+    window = int(time.time() // RATE_WINDOW_SECONDS)
+    ttl_ms = CACHE_SECONDS * 1000
+    if entry.get("expires_at") is not None:
+        ttl_ms = min(ttl_ms, int((entry["expires_at"] - time.time()) * 1000))
+
+    def build(pipe):
+        if ttl_ms > 0:
+            pipe.set(keys.api_key(key_hash), json.dumps(entry), px=ttl_ms)
+        if count:
+            rate_key = keys.api_key_rate(key_hash, window)
+            pipe.incr(rate_key)
+            pipe.expire(rate_key, RATE_WINDOW_SECONDS * 2)
+
     try:
         with guarded("auth_set") as client:
-            client.set(keys.api_key(key_hash), json.dumps(entry), ex=CACHE_SECONDS)
+            values = pipeline_run(client, build)
     except RedisUnavailable:
-        pass
+        return None
+    return values[-2] if count else None
 
 
 def key_entry_forget(key_hash: str) -> None:

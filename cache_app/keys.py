@@ -61,7 +61,13 @@ def embed_pending() -> str:
 
 
 def api_key(key_hash: str) -> str:
-    return f"{_prefix()}:auth:{key_hash}"
+    """An API key's cached entry, hash-tagged by the key's hash: its rate counter shares the slot (auth_count.lua)."""
+    return f"{_prefix()}:auth:{{{key_hash}}}"
+
+
+def api_key_rate(key_hash: str, window: int) -> str:
+    """An API key's request counter for one fixed window (minute number since the epoch)."""
+    return f"{_prefix()}:auth:{{{key_hash}}}:rate.{int(window)}"
 
 
 def counter(name: str) -> str:

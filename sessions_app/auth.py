@@ -1,9 +1,20 @@
-"""Bearer API-key authentication: SHA-256 lookup, cached in the hot Redis layer so the hot path skips Postgres."""
+"""Bearer API-key authentication: SHA-256 lookup, cached in the hot Redis layer so the hot path skips Postgres.
+
+A failed authentication writes nothing, to Redis or Postgres: a header that is not ``Bearer <key>`` with a
+key of the issued format is refused before any lookup; a key found unknown (or revoked, or expired) is
+remembered in this process for CONVOSTORE["AUTH_NEGATIVE_CACHE_SECONDS"] and answered from there; and
+past CONVOSTORE["AUTH_FAILURES_PER_MINUTE"] failures a client address gets 429 without any lookup
+(sessions_app.throttling.AuthFailures).
+"""
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 
+from cachetools import TTLCache
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.drainage import set_override
 from rest_framework import authentication, exceptions
@@ -13,9 +24,14 @@ from convostore import observability
 
 from .models import ApiKey, Tenant
 from .services.tenants import hash_key
+from .throttling import auth_failures
 
 LAST_USED_EVERY = 60
 _TENANT_FIELDS = [f.attname for f in Tenant._meta.concrete_fields]
+# The keys services.tenants.api_key_create issues: "cs_" + 8 hex + "_" + token_urlsafe(32). Anything else
+# cannot be a key, and is refused without hashing or looking it up.
+KEY_FORMAT = re.compile(r"cs_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
+NEGATIVE_CACHE_KEYS = 10_000  # unknown key hashes remembered per process (least recently used dropped first)
 
 
 class ApiPrincipal:
@@ -39,15 +55,23 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
+        """(ApiPrincipal, None); None without an Authorization header; 401 for a wrong key, 429 for an address
+        over CONVOSTORE["AUTH_FAILURES_PER_MINUTE"] failures (a key this process has seen valid still passes)."""
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None  # anonymous: IsAuthenticated answers 401 where a key is required
+        address = request.META.get("REMOTE_ADDR") or "-"
         scheme, _, raw = header.partition(" ")
         raw = raw.strip()
-        if scheme.lower() != "bearer" or not raw:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <key>'.")
-        principal = authenticate_key(raw, also=self.prefetch_keys(request))
+        well_formed = scheme.lower() == "bearer" and KEY_FORMAT.fullmatch(raw) is not None
+        key_hash = hash_key(raw) if well_formed else None
+        if key_hash not in _TENANT_OF_KEY:
+            auth_failures.check(address)
+        principal = authenticate_key(raw, also=self.prefetch_keys(request)) if well_formed else None
         if principal is None:
+            auth_failures.add(address)
+            if scheme.lower() != "bearer" or not raw:
+                raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <key>'.")
             raise exceptions.AuthenticationFailed("Incorrect, revoked or expired API key.")
         observability.bind(tenant_id=principal.tenant.pk)
         return principal, None
@@ -65,10 +89,53 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 _TENANT_OF_KEY: dict[str, int] = {}
 
 
+class NegativeCache:
+    """Hashes of keys found unknown, revoked or expired, each remembered for CONVOSTORE["AUTH_NEGATIVE_CACHE_SECONDS"].
+
+    In-process (a failed authentication may write nothing to Redis), bounded (a flood of distinct junk keys
+    evicts the least recently used, never grows memory) and short-lived: a key that becomes valid after
+    being remembered (created, or its expiry extended) works at the latest that many seconds later in
+    every process. A cachetools TTLCache: an LRU of fixed size whose entries also expire.
+    """
+
+    def __init__(self, size: int = NEGATIVE_CACHE_KEYS):
+        self.size = size
+        self._lock = threading.Lock()
+        self._cache: TTLCache | None = None
+
+    def _current(self) -> TTLCache:
+        ttl = settings.CONVOSTORE.get("AUTH_NEGATIVE_CACHE_SECONDS", 10)
+        if self._cache is None or self._cache.ttl != ttl:  # a changed setting (tests) starts afresh
+            self._cache = TTLCache(maxsize=self.size, ttl=ttl, timer=lambda: clock())
+        return self._cache
+
+    def __contains__(self, key_hash: str) -> bool:
+        with self._lock:
+            return key_hash in self._current()
+
+    def add(self, key_hash: str) -> None:
+        with self._lock:
+            cache = self._current()
+            if cache.ttl > 0:
+                cache[key_hash] = True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache = None
+
+
+clock = time.monotonic  # the negative cache's clock (tests move it)
+unknown_keys = NegativeCache()
+
+
 def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
     """The principal for a raw key, or None. ``also(tenant_id) -> [redis keys]`` are read in the same
-    round trip when the key's tenant is known; their values land on ``principal.prefetched``."""
+    round trip when the key's tenant is known; their values land on ``principal.prefetched``. A key
+    found wanting is remembered in ``unknown_keys`` and answered from there, with no Redis or Postgres
+    work, until that entry expires."""
     key_hash = hash_key(raw_key)
+    if key_hash in unknown_keys:
+        return None
     tenant_id = _TENANT_OF_KEY.get(key_hash)
     extra_keys = also(tenant_id) if (also is not None and tenant_id is not None) else []
     cached, extra_values, rate_count = api_keys.key_entry_read(key_hash, extra_keys)
@@ -80,14 +147,18 @@ def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
         prefetched = dict(zip(extra_keys, extra_values))
     else:
         prefetched = {}
-    principal = _principal(key_hash, cached)
-    if principal is not None:
-        principal.prefetched = prefetched
+    principal = _principal(key_hash, cached, counted=rate_count is not None)
+    if principal is None:
+        unknown_keys.add(key_hash)
+        return None
+    principal.prefetched = prefetched
+    if principal.rate_count is None:
         principal.rate_count = rate_count
     return principal
 
 
-def _principal(key_hash: str, cached) -> ApiPrincipal | None:
+def _principal(key_hash: str, cached, *, counted: bool) -> ApiPrincipal | None:
+    """From the cached entry, else from Postgres (then cached, and the request counted unless it was already)."""
     if cached is not None:
         tenant = Tenant(**cached["tenant"])
         tenant._state.adding = False
@@ -101,19 +172,20 @@ def _principal(key_hash: str, cached) -> ApiPrincipal | None:
         return None
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_EVERY:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    _remember(key_hash, key)
+    principal = ApiPrincipal(key.tenant, key.pk)
+    principal.rate_count = _remember(key_hash, key, count=not counted)
     _TENANT_OF_KEY[key_hash] = key.tenant_id
-    return ApiPrincipal(key.tenant, key.pk)
+    return principal
 
 
-def _remember(key_hash: str, key: ApiKey) -> None:
+def _remember(key_hash: str, key: ApiKey, *, count: bool) -> int | None:
     tenant = {name: getattr(key.tenant, name) for name in _TENANT_FIELDS}
     tenant["created_at"] = None
-    api_keys.key_entry_store(key_hash, {
+    return api_keys.key_entry_store(key_hash, {
         "key_id": key.pk,
         "tenant": tenant,
         "expires_at": key.expires_at.timestamp() if key.expires_at else None,
-    })
+    }, count=count)
 
 
 class ResolveAuthentication(ApiKeyAuthentication):

@@ -15,6 +15,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from cache_app import redis_client
+from sessions_app.auth import unknown_keys
+from sessions_app.throttling import auth_failures
 from tests.factories import TenantFactory
 
 pytest_plugins = ("tests.scale.plugin",)  # --redis-cluster and the scale-out engines
@@ -27,6 +29,16 @@ def redis_prefix(settings):
     redis_client.reset_breaker()
     yield settings.CONVOSTORE["KEY_PREFIX"]
     redis_client.reset_breaker()
+
+
+@pytest.fixture(autouse=True)
+def auth_memory():
+    """Each test starts with no failed authentications and no unknown keys remembered in this process."""
+    auth_failures.clear()
+    unknown_keys.clear()
+    yield
+    auth_failures.clear()
+    unknown_keys.clear()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "convostore.observability.RequestContextMiddleware",
+    "convostore.edge.EdgeMiddleware",  # every header, query and path parameter checked before anything reads them
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "convostore.middleware.ApiErrorMiddleware",
@@ -220,6 +221,10 @@ CONVOSTORE = {
     "METRICS_ALLOW": env.list("CONVOSTORE_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"]),
     "PREPARE_STATEMENTS": PREPARE_STATEMENTS,  # see DATABASES above
     "RATE_LIMIT_PER_MINUTE": env.int("CONVOSTORE_RATE_LIMIT_PER_MINUTE", default=60000),
+    # Failed authentications per client address per minute, counted in each worker process (0 disables);
+    # unknown keys are answered from memory for AUTH_NEGATIVE_CACHE_SECONDS (docs/operations.md).
+    "AUTH_FAILURES_PER_MINUTE": env.int("CONVOSTORE_AUTH_FAILURES_PER_MINUTE", default=60),
+    "AUTH_NEGATIVE_CACHE_SECONDS": env.float("CONVOSTORE_AUTH_NEGATIVE_CACHE_SECONDS", default=10.0),
     "SEMANTIC_TTL_SECONDS": env.int("CONVOSTORE_SEMANTIC_TTL_SECONDS", default=86400),
     "SEMANTIC_MAX_ENTRIES_PER_SCOPE": env.int("CONVOSTORE_SEMANTIC_MAX_ENTRIES_PER_SCOPE", default=10000),
     "SEMANTIC_MAX_RESPONSE_BYTES": env.int("CONVOSTORE_SEMANTIC_MAX_RESPONSE_BYTES", default=1048576),

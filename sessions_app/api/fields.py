@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
-from convostore import canonical
+from convostore import canonical, edge
 from convostore.errors import ValidationFailed
 
 METADATA_MAX_KEYS = 16
@@ -144,11 +144,6 @@ def page_query(request, *, default_order: str) -> dict:
 
 
 def idempotency_key(request) -> str | None:
-    """The ``Idempotency-Key`` header: 1–255 printable characters, or None when absent."""
+    """The ``Idempotency-Key`` header: 1–255 printable characters (convostore.edge's rule), or None when absent."""
     value = request.headers.get("Idempotency-Key")
-    if value is None:
-        return None
-    value = value.strip()
-    if not value or len(value) > 255 or not value.isprintable():
-        raise ValidationFailed("Idempotency-Key must be 1–255 printable characters.", param="Idempotency-Key", code="invalid_value")
-    return value
+    return None if value is None else edge.idempotency_key(value)

@@ -135,6 +135,11 @@ PROBES = {
 }
 
 
+# Probes answer 400 too when a header holds NUL or a lone surrogate or is over-long (convostore.edge checks every path).
+for _probe in PROBES.values():
+    _probe["get"]["responses"]["400"] = error_response("400")
+
+
 def tag_of(path: str) -> str:
     if path.startswith("/v1/cache/"):
         return "cache"
