@@ -14,8 +14,9 @@ the text around each such run at *safe cuts* — a U+0020 space right after a no
 where every tiktoken pattern (o200k and cl100k) starts a new piece, so the pieces on either side are
 exactly those of the whole text — and the stretch between the two cuts is counted as its UTF-8 length:
 every byte-level BPE token covers at least one byte, so that count is an upper bound. Everything else is
-counted exactly. The result is exact for text without such runs and never below the exact count, so a
-context budget built on it never overflows a model window (tests/convostore/test_tokens.py).
+counted exactly, except text the vocabulary barely knows (see DENSE). The result is exact for ordinary
+text and never below the exact count, so a context budget built on it never overflows a model window
+(tests/convostore/test_tokens.py).
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ TOKENS_REPLY_PRIMING = 3
 # A run of this many characters of one class (letters and marks, punctuation and symbols, whitespace, the
 # newlines and slashes that trail punctuation) is not given to the BPE; see the module docstring.
 LONG_RUN = 128
+# Characters of exact text handed to tiktoken at once (cut at a safe cut): bounds the token list it returns.
+CHUNK = 16 * 1024
+# Text the vocabulary barely knows (base64, random unicode: over DENSE tokens per byte) costs the BPE ~4x
+# prose per byte. Once SAMPLE bytes of a text have been counted exactly at that density, the rest of its
+# exact stretches count as their UTF-8 length: at most 1/DENSE = 2x the exact count, still an upper bound.
+# Natural language and code stay below 0.4 tokens per byte in o200k and cl100k.
+DENSE = 0.5
+SAMPLE = 16 * 1024
 # A safe cut is a U+0020 space after a character that str.isspace() calls non-whitespace; str.isspace() is
 # a superset of the White_Space property tiktoken's \s uses, so that character is non-whitespace there too.
 _NON_SPACE = re.compile(r"\S")
@@ -206,14 +215,32 @@ def spans(text: str, *, run: int | None = None) -> Iterator[tuple[int, int, bool
         yield pos, len(text), True
 
 
+def _chunks(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """[start, end) in pieces of about CHUNK characters, cut at safe cuts (so their counts add up exactly)."""
+    while end - start > CHUNK:
+        cut = _cut_after(text, start + CHUNK, end)
+        yield start, cut
+        start = cut
+    if start < end:
+        yield start, end
+
+
 def count_text(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
     """Tokens of ``text``: exact, except that a stretch around a run of LONG_RUN characters of one class
-    counts as its UTF-8 byte length (an upper bound; module docstring). Never below the exact count."""
+    counts as its UTF-8 byte length, and so does the text after the first SAMPLE bytes when those were
+    denser than DENSE tokens per byte (module docstring, the constants). Never below the exact count.
+    Exact stretches go to tiktoken CHUNK characters at a time, so no list of a megabyte's token ids is
+    built just to be counted."""
     enc = get_encoding(encoding)
-    total = 0
+    total = exact_tokens = exact_bytes = 0
     for start, end, exact in spans(text):
-        part = text[start:end]
-        total += len(enc.encode_ordinary(part)) if exact else len(part.encode("utf-8"))
+        for first, last in _chunks(text, start, end) if exact else [(start, end)]:
+            size = len(text[first:last].encode("utf-8"))
+            if not exact or (exact_bytes >= SAMPLE and exact_tokens > DENSE * exact_bytes):
+                total += size
+                continue
+            counted = len(enc.encode_ordinary(text[first:last]))
+            total, exact_tokens, exact_bytes = total + counted, exact_tokens + counted, exact_bytes + size
     return total
 
 

@@ -115,7 +115,21 @@ def test_ordinary_text_is_counted_exactly_in_one_call(fed):
     expected = _exact(text)
     fed[tokens.DEFAULT_ENCODING].fed.clear()
     assert tokens.count_text(text) == expected
-    assert fed[tokens.DEFAULT_ENCODING].fed == [text]
+    parts = fed[tokens.DEFAULT_ENCODING].fed
+    assert "".join(parts) == text and max(map(len, parts)) <= tokens.CHUNK + 100
+
+
+def test_dense_text_is_sampled_then_bounded(fed):
+    """base64 (~0.7 tokens per byte, ~4x prose's BPE cost): SAMPLE bytes are counted exactly, the rest as bytes."""
+    import base64
+    import random
+
+    text = base64.b64encode(random.Random(1).randbytes(300_000)).decode()
+    text = " ".join(text[i:i + 76] for i in range(0, len(text), 76))
+    expected = _exact(text)
+    fed[tokens.DEFAULT_ENCODING].fed.clear()
+    assert expected <= tokens.count_text(text) <= 2 * expected
+    assert sum(map(len, fed[tokens.DEFAULT_ENCODING].fed)) <= tokens.SAMPLE + tokens.CHUNK
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
