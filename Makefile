@@ -59,7 +59,7 @@ test-all: $(STAMP) redis-server chromium
 
 # Benchmarks (never part of the tests): each script compares with a floor or a peer in one run
 # and writes bench/results/<name>.json. `make bench BENCH=codec` runs one.
-BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec scale command_startup scaling
+BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec scale command_startup scaling abuse auth_flood
 bench: $(STAMP) redis-server
 	$(PY) -m pip install --quiet -e '.[bench]'
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 || true; }

@@ -134,15 +134,28 @@ def _alnum_token(text: str, index: int) -> str:
     return text[start:end].lower()
 
 
+_OPENERS = frozenset(" \t\"'“‘(*-–—")
+_BEFORE_DOT = re.compile(r"[\w.]+$")
+_ABBREVIATION_WINDOW = max(map(len, _ABBREVIATIONS)) + 2
+
+
 def _sentence_initial(text: str, start: int) -> bool:
-    before = text[:start].rstrip(" \t\"'“‘(*-–—")
-    if not before:
+    """Whether the word at ``start`` opens a sentence. Looks back only over the characters between it and
+    the previous word, and at most _ABBREVIATION_WINDOW more: a text costs linear time (it used to copy
+    the whole text before each word)."""
+    end = start
+    while end > 0 and text[end - 1] in _OPENERS:
+        end -= 1
+    if end == 0:
         return True
-    if before[-1] in ":;\n!?":
+    if text[end - 1] in ":;\n!?":
         return True
-    if before[-1] == ".":
-        previous = re.findall(r"[\w.]+$", before[:-1])
-        return not (previous and previous[0].lower() in _ABBREVIATIONS)
+    if text[end - 1] == ".":
+        low = max(0, end - 1 - _ABBREVIATION_WINDOW)
+        previous = _BEFORE_DOT.search(text, low, end - 1)
+        if previous and previous.start() == low and low > 0:
+            return True  # longer than any abbreviation
+        return not (previous and previous.group(0).lower() in _ABBREVIATIONS)
     return False
 
 

@@ -30,11 +30,33 @@ def vocab_info(encoding: str):
     return enc, valid, [ranks[bytes([b])] for b in range(256)]
 
 
+def _bpe(enc, text: str) -> list[int]:
+    """BPE ids of ``text`` with bounded work per byte: a stretch around a long run (convostore.tokens.spans)
+    is encoded LONG_RUN characters at a time (a slice seen before is not encoded again). Any split keeps
+    the byte concatenation exact; a run's slices repeat, so LZ77 below takes them almost for free."""
+    out: list[int] = []
+    step = tokens.LONG_RUN
+    seen: dict[str, list[int]] = {}
+    for start, end, exact in tokens.spans(text):
+        if exact:
+            out.extend(enc.encode_ordinary(text[start:end]))
+            continue
+        for at in range(start, end, step):
+            piece = text[at:min(at + step, end)]
+            ids = seen.get(piece)
+            if ids is None:
+                ids = enc.encode_ordinary(piece)
+                if len(seen) < 1024:
+                    seen[piece] = ids
+            out.extend(ids)
+    return out
+
+
 def tokenize(data: bytes, encoding: str) -> np.ndarray:
     """BPE ids whose byte concatenation is exactly ``data``; invalid UTF-8 becomes byte tokens."""
     enc, _, byte_ids = vocab_info(encoding)
     try:
-        return np.asarray(enc.encode_ordinary(data.decode("utf-8")), dtype=np.int64)
+        return np.asarray(_bpe(enc, data.decode("utf-8")), dtype=np.int64)
     except UnicodeDecodeError:
         pass
     out: list[int] = []
@@ -42,7 +64,7 @@ def tokenize(data: bytes, encoding: str) -> np.ndarray:
         if i % 2:  # surrogateescape maps an undecodable byte b to U+DC00+b
             out.extend(byte_ids[ord(ch) - 0xDC00] for ch in part)
         elif part:
-            out.extend(enc.encode_ordinary(part))
+            out.extend(_bpe(enc, part))
     return np.asarray(out, dtype=np.int64)
 
 

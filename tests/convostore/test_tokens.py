@@ -24,7 +24,10 @@ EXPECTED = {
 
 @pytest.mark.parametrize("encoding", tokens.ENCODINGS)
 def test_counts_of_fixed_strings(encoding):
-    assert [tokens.count_text(text, encoding=encoding) for text in SAMPLES] == EXPECTED[encoding]
+    assert [len(tokens.encode(text, encoding=encoding)) for text in SAMPLES] == EXPECTED[encoding]
+    # count_text is exact, except for a run of LONG_RUN characters of one class: its UTF-8 length.
+    bounded = [len(text.encode()) if len(text) >= tokens.LONG_RUN and len(set(text)) == 1 else n for text, n in zip(SAMPLES, EXPECTED[encoding])]
+    assert [tokens.count_text(text, encoding=encoding) for text in SAMPLES] == bounded
 
 
 def test_unknown_encoding_is_refused():
@@ -40,3 +43,120 @@ def test_encodings_are_tiktokens_own():
         encoding = tokens.get_encoding(name)
         spec = getattr(openai_public, name)()
         assert encoding._pat_str == spec["pat_str"] and encoding._special_tokens == spec["special_tokens"]
+
+
+# --- Bounded work per byte: long runs never reach the BPE, and what replaces them is an upper bound. ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# Every character class tiktoken's patterns tell apart, and the whitespace str.isspace() and White_Space disagree on.
+ALPHABET = list(" \t\n\r\x0b\x1c\u00a0\u3000\u2028aZé\u0301s'1٣!/_-[]{}日本🙂\u200b")
+
+
+class FeedLog:
+    """Stands in for tiktoken's Encoding and records every string it is asked to encode."""
+
+    def __init__(self, real):
+        self.real, self.fed = real, []
+
+    def encode_ordinary(self, text):
+        self.fed.append(text)
+        return self.real.encode_ordinary(text)
+
+
+@pytest.fixture
+def fed(monkeypatch):
+    logs, real = {}, tokens.get_encoding
+
+    def spy(name=tokens.DEFAULT_ENCODING):
+        return logs.setdefault(name, FeedLog(real(name)))
+
+    monkeypatch.setattr(tokens, "get_encoding", spy)
+    return logs
+
+
+def _exact(text, encoding=tokens.DEFAULT_ENCODING):
+    return len(tokens.get_encoding(encoding).encode_ordinary(text))
+
+
+PATHOLOGICAL = {
+    "one punctuation character": "!" * 300_000,
+    "one letter": "a" * 300_000,
+    "spaces": "x" + " " * 300_000 + "y",
+    "newlines": "\n" * 300_000,
+    "nesting in a string": "[" * 150_000 + "]" * 150_000,
+    "letters and combining marks": "e\u0301" * 150_000,
+    "punctuation then newlines and slashes": "!" + "\n/" * 150_000,
+    "a word without spaces among prose": "Some prose. " * 1000 + "q" * 300_000 + " and more prose." * 1000,
+}
+
+
+@pytest.mark.parametrize("name", PATHOLOGICAL)
+def test_the_bpe_is_never_fed_a_long_run(fed, name):
+    """The reproduction of issue 19 (a megabyte of "!" took ~1 s of BPE): no run of LONG_RUN characters of
+    one class reaches tiktoken, so the BPE's work per byte is that of ordinary text."""
+    text = PATHOLOGICAL[name]
+    tokens.count_text(text)
+    for part in fed[tokens.DEFAULT_ENCODING].fed:
+        assert tokens._long_run_re(tokens.LONG_RUN).search(part) is None, (name, len(part))
+    assert sum(map(len, fed[tokens.DEFAULT_ENCODING].fed)) < 30_000  # prose around the run is still counted
+
+
+@pytest.mark.parametrize("encoding", tokens.ENCODINGS)
+@pytest.mark.parametrize("name", PATHOLOGICAL)
+def test_a_bounded_count_is_never_below_the_exact_count(name, encoding):
+    text = PATHOLOGICAL[name]
+    assert tokens.count_text(text, encoding=encoding) >= _exact(text, encoding)
+
+
+def test_ordinary_text_is_counted_exactly_in_one_call(fed):
+    text = "The quick brown fox jumps over the lazy dog. " * 20_000
+    expected = _exact(text)
+    fed[tokens.DEFAULT_ENCODING].fed.clear()
+    assert tokens.count_text(text) == expected
+    parts = fed[tokens.DEFAULT_ENCODING].fed
+    assert "".join(parts) == text and max(map(len, parts)) <= tokens.CHUNK + 100
+
+
+def test_dense_text_is_sampled_then_bounded(fed):
+    """base64 (~0.7 tokens per byte, ~4x prose's BPE cost): SAMPLE bytes are counted exactly, the rest as bytes."""
+    import base64
+    import random
+
+    text = base64.b64encode(random.Random(1).randbytes(300_000)).decode()
+    text = " ".join(text[i:i + 76] for i in range(0, len(text), 76))
+    expected = _exact(text)
+    fed[tokens.DEFAULT_ENCODING].fed.clear()
+    assert expected <= tokens.count_text(text) <= 2 * expected
+    assert sum(map(len, fed[tokens.DEFAULT_ENCODING].fed)) <= tokens.SAMPLE + tokens.CHUNK
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.sampled_from(ALPHABET), max_size=80), st.data())
+def test_safe_cuts_split_the_count_exactly(text, data):
+    """A space after a non-whitespace character starts a piece in o200k and cl100k alike, so the counts of
+    the two sides add up to the count of the whole: the spans lose nothing and add nothing."""
+    cuts = [i for i in range(1, len(text)) if text[i] == " " and not text[i - 1].isspace()]
+    if not cuts:
+        return
+    cut = data.draw(st.sampled_from(cuts))
+    for encoding in tokens.ENCODINGS:
+        assert _exact(text, encoding) == _exact(text[:cut], encoding) + _exact(text[cut:], encoding)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(ALPHABET), st.integers(1, 12)), max_size=30), st.integers(3, 8))
+def test_spans_cover_the_text_and_bound_the_count(runs, run):
+    """With short runs (LONG_RUN lowered) the rule is exercised on small texts: the spans tile the text, each
+    boundary is a safe cut, and the sum of exact and bounded spans is never below the exact count."""
+    text = "".join(char * count for char, count in runs)
+    parts = list(tokens.spans(text, run=run))
+    assert "".join(text[a:b] for a, b, _ in parts) == text
+    assert all(a < b for a, b, _ in parts) and [b for _, b, _ in parts[:-1]] == [a for a, _, _ in parts[1:]]
+    for _, boundary, _ in parts[:-1]:
+        assert text[boundary] == " " and not text[boundary - 1].isspace()
+    for encoding in tokens.ENCODINGS:
+        bounded = sum(_exact(text[a:b], encoding) if exact else len(text[a:b].encode()) for a, b, exact in parts)
+        assert bounded >= _exact(text, encoding)
+        assert all(tokens._long_run_re(run).search(text[a:b]) is None for a, b, exact in parts if exact)
