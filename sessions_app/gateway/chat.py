@@ -116,7 +116,7 @@ def _cached(prepared, chat, writer):
 
 
 def _body(prepared, chat, writer, stream, ops):
-    renderer = StreamRenderer(services.skeleton(prepared))  # builds the output items that are stored
+    renderer = StreamRenderer(services.response_skeleton(prepared))  # builds the output items that are stored
     state = {"end": None, "finished": False}
     try:
         yield writer.first()
@@ -127,10 +127,10 @@ def _body(prepared, chat, writer, stream, ops):
             renderer.apply(op)
             yield from writer.apply(op)
         renderer.close_all()
-        response = services._finish_stream(prepared, renderer, state)
+        response = services.stream_finish(prepared, renderer, state)
         yield from writer.last(response, include_usage=chat.include_usage)
     except GeneratorExit:
-        services._drain(prepared, renderer, ops, state)
+        services.stream_drain(prepared, renderer, ops, state)
         raise
     except Exception as exc:  # headers are sent: a failure can only end the stream
         if isinstance(exc, ApplicationError):
