@@ -106,6 +106,17 @@ def chat_stream(prepared: services.Prepared, chat: ChatRequest):
 def _cached(prepared, chat, writer):
     response = services.response_finish(prepared, services.extensions.hit_output(prepared.cached), usage=None,
                                          status="completed", incomplete_details=None)
+    yield from _whole(response, chat, writer)
+
+
+def chat_replay(response: dict, chat: ChatRequest):
+    """The SSE body of a streamed retry (same Idempotency-Key): the stored response as chunks then ``[DONE]``, with
+    its stored id, so a streaming client is answered in the format it asked for (no upstream call)."""
+    writer = ChunkWriter(chunk_id=response["id"], model=response.get("model", ""), created=response.get("created_at") or 0)
+    return _whole(response, chat, writer)
+
+
+def _whole(response: dict, chat: ChatRequest, writer: ChunkWriter):
     message, _ = translate.chat_message(response["output"])
     yield writer.first()
     if message.get("content"):
