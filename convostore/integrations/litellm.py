@@ -8,7 +8,9 @@ through the proxy, with nothing to wait for:
   and put before the request's ``input``; the id is removed, so the upstream gets the whole context and is never
   asked to remember anything. A ``conversation`` (a ConvoStore conversation id) is resolved the same way
   (``GET /v1/sessions/{id}/context``; a new one has no history and is created by the store). Unknown response: 404.
-* ``async_post_call_success_hook`` (non-streaming) and ``async_post_call_streaming_iterator_hook`` (streaming, at
+  A chat call (``completion``/``acompletion``) naming ``"convostore": {"conversation": "<id>"}`` in its body gets
+  that conversation's history after its leading system messages (``chat_items``); without one it is untouched.
+* ``async_post_call_success_hook`` (non-streaming Responses and chat calls) and ``async_post_call_streaming_iterator_hook`` (streaming, at
   ``response.completed``): the turn's input and output are stored (``POST /v1/sessions/responses``) *before* the
   proxy answers, under a response id derived from LiteLLM's call id, which replaces the id in what the client gets.
   So the id the client holds is resolvable the moment it holds it (no spend-log batch to wait for), and a retry of
@@ -21,7 +23,7 @@ Configure (LiteLLM's ``config.yaml``)::
       callbacks: convostore.integrations.litellm.proxy_handler_instance
 
 with ``CONVOSTORE_URL`` (the ConvoStore base URL) and ``CONVOSTORE_API_KEY`` (a tenant key) in the proxy's
-environment. This module imports only ``convostore.client`` and ``litellm``; nothing else in convostore imports it,
+environment. This package imports only ``convostore.client`` and ``litellm``; nothing else in convostore imports it,
 so ``import convostore`` does not need litellm.
 """
 
@@ -37,10 +39,12 @@ from litellm.proxy._types import ProxyException
 from litellm.proxy.hooks.responses_id_security import ResponsesIDSecurity
 
 from convostore.client import AsyncClient, BadRequest, ConvoStoreError, NotFound
+from convostore.integrations import chat_items
 
 logger = logging.getLogger(__name__)
 
 RESPONSES_CALLS = frozenset({"responses", "aresponses"})
+CHAT_CALLS = frozenset({"completion", "acompletion"})
 PENDING_LIMIT = 10_000  # turns between their pre- and post-call hooks, per proxy process
 
 
@@ -53,6 +57,7 @@ class Turn:
     conversation_id: str | None
     response_id: str
     idempotency_key: str
+    chat: bool = False
 
 
 def as_items(value) -> list[dict]:
@@ -123,13 +128,17 @@ class ConvoStoreHook(CustomLogger):
         return self._client
 
     async def async_pre_call_hook(self, user_api_key_dict, cache, data: dict, call_type) -> dict:
-        """Rewrite a Responses call: history from ConvoStore before ``input``; ``previous_response_id`` and
-        ``conversation`` removed. Raises ProxyException 404 (unknown id) or 502 (ConvoStore unreachable)."""
-        if str(getattr(call_type, "value", call_type)) not in RESPONSES_CALLS:
-            return data
-        call_id = str(data.get("litellm_call_id") or "")
-        if not call_id:
-            return data
+        """Rewrite a Responses call (history from ConvoStore before ``input``; ``previous_response_id`` and
+        ``conversation`` removed) or a chat call naming ``convostore.conversation`` (history after the leading
+        system messages). Raises ProxyException 400 (bad id; a streamed chat), 404 (unknown response), 502."""
+        kind, call_id = str(getattr(call_type, "value", call_type)), str(data.get("litellm_call_id") or "")
+        if call_id and kind in RESPONSES_CALLS:
+            await self._responses_pre(data, call_id, user_api_key_dict)
+        elif call_id and kind in CHAT_CALLS:
+            await self._chat_pre(data, call_id)
+        return data
+
+    async def _responses_pre(self, data: dict, call_id: str, user_api_key_dict) -> None:
         previous, conversation = data.pop("previous_response_id", None), _conversation_of(data)
         if previous:  # LiteLLM's own check (it would run after us and see no id): its encrypted id, owned by this key
             previous = self.id_security.authorize_response_id(previous, user_api_key_dict)
@@ -138,10 +147,25 @@ class ConvoStoreHook(CustomLogger):
         history = await self._history(previous, conversation)
         data["input"] = for_upstream(history) + own
         response_id, fallback = turn_ids(call_id)
+        self._remember(call_id, Turn(own, previous, None if previous else conversation or fallback, response_id, call_id))
+
+    async def _chat_pre(self, data: dict, call_id: str) -> None:
+        extension = data.pop("convostore", None)
+        conversation = extension.get("conversation") if isinstance(extension, dict) else None
+        if not conversation:
+            return  # a plain pass-through: nothing resolved, nothing stored
+        if data.get("stream"):
+            raise _failure("A streamed chat with a ConvoStore conversation is not supported through the LiteLLM hook "
+                           "(send stream: false, or use ConvoStore's own POST /v1/chat/completions).", 400, "unsupported_value", "stream")
+        leading, new = chat_items.split_leading(list(data.get("messages") or []))
+        history = await self._history(None, str(conversation))
+        data["messages"] = leading + chat_items.items_to_messages(for_upstream(history)) + new
+        self._remember(call_id, Turn(chat_items.messages_to_items(new), None, str(conversation), turn_ids(call_id)[0], call_id, chat=True))
+
+    def _remember(self, call_id: str, turn: Turn) -> None:
         if len(self.pending) >= PENDING_LIMIT:  # turns whose call never finished (no failure hook): oldest first
             self.pending.pop(next(iter(self.pending)))
-        self.pending[call_id] = Turn(own, previous, None if previous else conversation or fallback, response_id, call_id)
-        return data
+        self.pending[call_id] = turn
 
     async def _history(self, previous: str | None, conversation: str | None) -> list[dict]:
         """The assembled context (``GET /v1/sessions/context``: fitted to the tenant's token budget, with summaries) a
@@ -163,10 +187,13 @@ class ConvoStoreHook(CustomLogger):
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict, response):
         """Store a finished (non-streaming) Responses call, then answer with ConvoStore's response id."""
         turn = self.pending.pop(str(data.get("litellm_call_id") or ""), None)
-        if turn is None or getattr(response, "output", None) is None:
-            return response
-        await self.store(turn, response)
-        response.id = turn.response_id
+        if turn is not None and turn.chat and getattr(response, "choices", None):
+            usage = chat_items.usage_of(_plain(getattr(response, "usage", None)))
+            await self.store(turn, chat_items.answer_items(_plain(response.choices[0].message)), getattr(response, "model", None), usage)
+            response.id = turn.response_id
+        elif turn is not None and not turn.chat and getattr(response, "output", None) is not None:
+            await self.store_response(turn, response)
+            response.id = turn.response_id
         return response
 
     async def async_post_call_failure_hook(self, request_data: dict, original_exception, user_api_key_dict, traceback_str=None):
@@ -182,19 +209,23 @@ class ConvoStoreHook(CustomLogger):
             if carried is not None and getattr(carried, "id", None):
                 kind = getattr(event, "type", None)
                 if str(getattr(kind, "value", kind)) == "response.completed":
-                    await self.store(turn, carried)
+                    await self.store_response(turn, carried)
                 carried.id = turn.response_id
             yield event
 
-    async def store(self, turn: Turn, response) -> None:
-        """POST the turn to ConvoStore (Idempotency-Key: the call id). Raises ProxyException 502 when it is not stored."""
-        output = [_plain(item) for item in (getattr(response, "output", None) or [])]
+    async def store_response(self, turn: Turn, response) -> None:
+        """Store a Responses answer (its output items and usage) for ``turn``."""
         usage = _plain(getattr(response, "usage", None))
+        output = [_plain(item) for item in (getattr(response, "output", None) or [])]
+        await self.store(turn, output, getattr(response, "model", None), usage if isinstance(usage, dict) else None)
+
+    async def store(self, turn: Turn, output: list[dict], model: str | None, usage: dict | None) -> None:
+        """POST the turn to ConvoStore (Idempotency-Key: the call id). Raises ProxyException 502 when it is not stored."""
         try:
             await self.client.store_response(
                 input=without_ids(turn.input), output=without_ids(output), previous_response_id=turn.previous_response_id,
-                conversation_id=turn.conversation_id, response_id=turn.response_id, model=getattr(response, "model", None),
-                usage=usage if isinstance(usage, dict) else None, idempotency_key=turn.idempotency_key,
+                conversation_id=turn.conversation_id, response_id=turn.response_id, model=model, usage=usage,
+                idempotency_key=turn.idempotency_key,
             )
         except ConvoStoreError as exc:
             logger.warning("convostore: response %s not stored: %s", turn.response_id, exc.message)

@@ -28,16 +28,18 @@ from tests.gateway.fake_upstream import FakeUpstream
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-litellm"
 REQUIREMENTS = Path(__file__).with_name("litellm-requirements.txt")
-CONFIG = """\
-model_list:
-  - model_name: small
-    litellm_params:
-      model: openai/small
-      api_base: {upstream}
-      api_key: unused
-litellm_settings:
-  callbacks: {callbacks}
-"""
+DOCS = ROOT / "docs" / "gateway.md"
+DOCS_UPSTREAM = "http://127.0.0.1:8001/v1   # the model server"
+
+
+def docs_config(upstream: str) -> str:
+    """docs/gateway.md's config.yaml, verbatim but for the model server's address."""
+    section = DOCS.read_text().split("## LiteLLM proxy", 1)[1]
+    config = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert DOCS_UPSTREAM in config and HOOK in config
+    return config.replace(DOCS_UPSTREAM, upstream)
+
+
 HOOK = "convostore.integrations.litellm.proxy_handler_instance"
 PROXY_KEY = f"cs_{secrets.token_hex(4)}_litellm-proxy-tests"  # the ConvoStore key the proxy's hook uses
 
@@ -61,7 +63,7 @@ class Proxy:
     def __init__(self, python: Path, upstream: str, convostore_url: str, api_key: str, tmp_path: Path):
         self.port, self.key = _free_port(), f"sk-{secrets.token_hex(32)}"
         config = tmp_path / "config.yaml"
-        config.write_text(CONFIG.format(upstream=upstream, callbacks=HOOK))
+        config.write_text(docs_config(upstream))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "CONVOSTORE_URL": convostore_url, "CONVOSTORE_API_KEY": api_key,
                "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "DJANGO_SETTINGS_MODULE": ""}
         env.pop("DATABASE_URL", None)  # the proxy would take it for its own spend-log database
@@ -199,3 +201,20 @@ def test_an_unknown_previous_response_is_a_404_and_nothing_goes_upstream(sdk, up
     with pytest.raises(openai.NotFoundError):
         sdk.responses.create(model="small", input="Hi", previous_response_id="resp_nope")
     assert upstream.calls("/responses") == []
+
+
+def test_a_chat_naming_a_conversation_gets_its_history_and_is_stored(sdk, upstream, native, tenant):
+    extension = {"convostore": {"conversation": "chat-via-litellm"}}
+    first = sdk.chat.completions.create(model="small", extra_body=extension, messages=[
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "My name is Ada."}])
+    assert first.choices[0].message.content == "echo: My name is Ada." and first.id.startswith("resp_cs_")
+    sdk.chat.completions.create(model="small", extra_body=extension, messages=[
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is my name?"}])
+    sent_messages = upstream.calls("/chat/completions")[-1]["body"]["messages"]
+    assert [(m["role"], m["content"]) for m in sent_messages] == [
+        ("system", "Be brief."), ("user", "My name is Ada."), ("assistant", "echo: My name is Ada."), ("user", "What is my name?")]
+    texts = [item["content"] if isinstance(item["content"], str) else item["content"][0]["text"]
+             for item in native.items("chat-via-litellm", order="asc")["data"]]
+    assert texts == ["My name is Ada.", "echo: My name is Ada.", "What is my name?", "echo: What is my name?"]
+    plain = sdk.chat.completions.create(model="small", messages=[{"role": "user", "content": "Hi"}])  # no conversation
+    assert not plain.id.startswith("resp_cs_") and Response.objects.filter(tenant=tenant).count() == 2
