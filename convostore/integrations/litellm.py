@@ -146,6 +146,8 @@ class ConvoStoreHook(CustomLogger):
         own = as_items(data.get("input"))
         history = await self._history(previous, conversation)
         data["input"] = for_upstream(history) + own
+        if data.get("store") is False:
+            return  # resolved, but the client asked for nothing to be kept
         response_id, fallback = turn_ids(call_id)
         self._remember(call_id, Turn(own, previous, None if previous else conversation or fallback, response_id, call_id))
 
@@ -185,7 +187,7 @@ class ConvoStoreHook(CustomLogger):
         return []
 
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict, response):
-        """Store a finished (non-streaming) Responses call, then answer with ConvoStore's response id."""
+        """Store a finished non-streaming call (Responses, or chat with a conversation), then answer with the stored id."""
         turn = self.pending.pop(str(data.get("litellm_call_id") or ""), None)
         if turn is not None and turn.chat and getattr(response, "choices", None):
             usage = chat_items.usage_of(_plain(getattr(response, "usage", None)))
