@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run manage test test-all venv redis-server chromium bench clean
+.PHONY: run manage test test-all venv litellm-venv redis-server chromium bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The LiteLLM proxy tests/integrations/test_litellm_proxy.py starts lives in its own venv (its dependencies are not ours).
+LITELLM_VENV := .venv-litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed
+$(LITELLM_STAMP): tests/integrations/litellm-requirements.txt
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet -r tests/integrations/litellm-requirements.txt
+	touch $(LITELLM_STAMP)
+
+litellm-venv: $(LITELLM_STAMP)
 
 # Tests always use a real redis-server: install Debian's when missing and we may.
 redis-server:
@@ -49,11 +59,11 @@ CLUSTER_SUITES := tests/cache_app tests/sessions_app/test_delete.py tests/sessio
   tests/archive_app/test_archive_roundtrip.py tests/archive_app/test_recall_freshness.py tests/archive_app/test_memory_tasks.py \
   tests/faults/test_gdpr_residue.py
 
-test: $(STAMP) redis-server chromium
+test: $(STAMP) $(LITELLM_STAMP) redis-server chromium
 	$(PY) scripts/devservers.py test -- -q -m "not slow"
 	$(PY) scripts/devservers.py test -- -q -m "not slow" --redis-cluster $(CLUSTER_SHORT)
 
-test-all: $(STAMP) redis-server chromium
+test-all: $(STAMP) $(LITELLM_STAMP) redis-server chromium
 	$(PY) scripts/devservers.py test -- -q
 	$(PY) scripts/devservers.py test -- -q --redis-cluster $(CLUSTER_SUITES)
 
@@ -67,4 +77,4 @@ bench: $(STAMP) redis-server
 	  $(PY) scripts/devservers.py exec $(PY) bench/$$name.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) .convostore
+	rm -rf $(VENV) $(LITELLM_VENV) .convostore

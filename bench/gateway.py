@@ -3,8 +3,9 @@
     .venv/bin/python -m convostore.devservers exec .venv/bin/python bench/gateway.py
 
 The fake upstream (tests/gateway/fake_upstream.py, its own process) is called directly and through
-ConvoStore (convostore-serve, default route = chat_completions) for 40-item conversations:
-non-streaming p50/p99 with one client, time to first byte and to the first text delta when streaming,
+ConvoStore (convostore-serve, default route = chat_completions) for 40-item conversations, by POST /v1/responses
+(previous_response_id) and by POST /v1/chat/completions (convostore.conversation; the same conversation right after, so
+42 items): non-streaming p50/p99 with one client, time to first byte and to the first text delta when streaming,
 req/s with 16 clients, a semantic-cache hit, and 16 slow streams at once under sync and gthread workers
 (what an open stream costs a worker). Resolve of a hot 40-item conversation, a durable
 one-item append, the native store of a response (what gateway mode writes), a semantic-cache lookup by text (embedding + lookup) and the SDK's own overhead
@@ -71,7 +72,7 @@ def post(port: int, path: str, headers: dict, body: dict) -> tuple[int, bytes, d
     response = conn.getresponse()
     data = response.read()
     conn.close()
-    return response.status, data, dict(response.getheaders())
+    return response.status, data, {name.lower(): value for name, value in response.getheaders()}  # servers differ in case
 
 
 def get(port: int, path: str, headers: dict) -> int:
@@ -139,6 +140,8 @@ def warm(port: int, auth: dict, head: str) -> None:
         status, data, _ = post(port, "/v1/responses", auth, {"model": "bench", "input": "warm", "previous_response_id": head,
                                                              "store": False})
         assert status == 200, data[:300]
+        status, data, _ = post(port, "/v1/chat/completions", auth, {"model": "bench", "messages": [{"role": "user", "content": "warm"}]})
+        assert status == 200, data[:300]
 
 
 def slow_streams(port: int, auth: dict, heads: list[str]) -> dict:
@@ -167,8 +170,8 @@ def measure(port: int, upstream_port: int, auth: dict, heads: list[str], direct:
     import openai
 
     sdk = openai.OpenAI(base_url=f"http://127.0.0.1:{upstream_port}/v1", api_key="x", max_retries=0)
-    samples = {name: [] for name in ("direct", "gateway", "resolve", "append", "store_response", "sdk_direct", "cache_lookup",
-                                     "cache_hit")}
+    samples = {name: [] for name in ("direct", "gateway", "chat", "resolve", "append", "store_response", "sdk_direct",
+                                     "cache_lookup", "cache_hit")}
     cache_body = {"model": "bench", "input": "What is the capital of France?", "convostore": {"semantic_cache": {}}}
     assert post(port, "/v1/responses", auth, cache_body)[0] == 200  # the miss that fills the cache
     lookup = {"namespace": "bench-lookup", "text": "What is the capital of France?"}
@@ -186,6 +189,7 @@ def measure(port: int, upstream_port: int, auth: dict, heads: list[str], direct:
             assert status == 200, data[:300]
 
         samples["gateway"].append(timed(gateway))
+        samples["chat"].append(timed(lambda: chat(port, auth, f"gw-{i}")))
         samples["append"].append(timed(lambda: post(port, f"/v1/sessions/bench-append-{i % 50}/append", auth,
                                                     {"role": "user", "content": f"message {i}"})))
         samples["store_response"].append(timed(lambda: post(port, "/v1/sessions/responses", auth, {
@@ -195,10 +199,11 @@ def measure(port: int, upstream_port: int, auth: dict, heads: list[str], direct:
 
         def hit():
             status, data, headers = post(port, "/v1/responses", auth, cache_body)
-            assert status == 200 and headers.get("X-ConvoStore-Cache") == "hit", (status, headers)
+            assert status == 200 and headers.get("x-convostore-cache") == "hit", (status, headers)
 
         samples["cache_hit"].append(timed(hit))
-    streamed = {"direct_first_byte": [], "direct_first_delta": [], "gateway_first_byte": [], "gateway_first_delta": []}
+    streamed = {name: [] for name in ("direct_first_byte", "direct_first_delta", "gateway_first_byte", "gateway_first_delta",
+                                      "chat_first_byte", "chat_first_delta")}
     for i in range(STREAMS):
         head = heads[REQUESTS + i]
         byte, delta = stream_times(upstream_port, "/v1/chat/completions", {}, {**direct, "stream": True}, b'"content":"echo')
@@ -208,6 +213,10 @@ def measure(port: int, upstream_port: int, auth: dict, heads: list[str], direct:
                                                                  "stream": True}, b"response.output_text.delta")
         streamed["gateway_first_byte"].append(byte)
         streamed["gateway_first_delta"].append(delta)
+        byte, delta = stream_times(port, "/v1/chat/completions", auth, {**chat_body(f"gw-{REQUESTS + i}"), "stream": True},
+                                   b'"content":"echo')
+        streamed["chat_first_byte"].append(byte)
+        streamed["chat_first_delta"].append(delta)
     sdk.close()
     load_heads = heads[REQUESTS + STREAMS:]
     throughput = {
@@ -216,6 +225,16 @@ def measure(port: int, upstream_port: int, auth: dict, heads: list[str], direct:
     }
     return {"single": {k: percentiles(v) for k, v in samples.items()},
             "stream": {k: percentiles(v) for k, v in streamed.items()}, "throughput": throughput}
+
+
+def chat_body(conversation_id: str) -> dict:
+    return {"model": "bench", "messages": [{"role": "user", "content": "next question"}], "convostore": {"conversation": conversation_id}}
+
+
+def chat(port: int, auth: dict, conversation_id: str) -> None:
+    """One chat create continuing a stored conversation (its history prepended, the turn stored)."""
+    status, data, _ = post(port, "/v1/chat/completions", auth, chat_body(conversation_id))
+    assert status == 200, data[:300]
 
 
 def load(call) -> float:
@@ -259,16 +278,22 @@ def report(results: dict) -> None:
     sdk_overhead = round(single["sdk_direct"]["p50_ms"] - single["direct"]["p50_ms"], 3)
     added_ttfb = round(stream["gateway_first_byte"]["p50_ms"] - stream["direct_first_byte"]["p50_ms"], 3)
     added_first_delta = round(stream["gateway_first_delta"]["p50_ms"] - stream["direct_first_delta"]["p50_ms"], 3)
+    chat_added = {q: round(single["chat"][q] - single["direct"][q], 3) for q in ("p50_ms", "p99_ms")}
+    chat_ttfb = round(stream["chat_first_byte"]["p50_ms"] - stream["direct_first_byte"]["p50_ms"], 3)
+    chat_first_delta = round(stream["chat_first_delta"]["p50_ms"] - stream["direct_first_delta"]["p50_ms"], 3)
     hit_floor = round(single["cache_lookup"]["p50_ms"] + single["append"]["p50_ms"], 3)
     goals = {
         "added p50 <= 1.2 x (resolve p50 + append p50)": added["p50_ms"] <= 1.2 * store_floor,
         "added TTFB p50 <= 1.2 x resolve p50 + SDK overhead p50": added_ttfb <= 1.2 * single["resolve"]["p50_ms"] + sdk_overhead,
         "cache hit p50 <= 1.2 x (embedding + lookup p50 + append p50)": single["cache_hit"]["p50_ms"] <= 1.2 * hit_floor,
+        "chat added p50 <= 1.2 x (resolve p50 + append p50)": chat_added["p50_ms"] <= 1.2 * store_floor,
+        "chat added TTFB p50 <= 1.2 x resolve p50 + SDK overhead p50": chat_ttfb <= 1.2 * single["resolve"]["p50_ms"] + sdk_overhead,
     }
     payload = {
         "server": "convostore-serve", "workers": WORKERS, "threads": THREADS, "upstream_api": "chat_completions", "requests": REQUESTS, "streams": STREAMS,
         "single_client": single, "streaming": stream, "req_per_s_16_clients": throughput,
         "added_ms": {"non_streaming": added, "ttfb_p50": added_ttfb, "first_delta_p50": added_first_delta},
+        "chat_added_ms": {"non_streaming": chat_added, "ttfb_p50": chat_ttfb, "first_delta_p50": chat_first_delta},
         "floors_ms": {"resolve_plus_append_p50": store_floor, "sdk_overhead_p50": sdk_overhead, "lookup_plus_append_p50": hit_floor},
         "goals_met": goals,
     }
@@ -277,6 +302,7 @@ def report(results: dict) -> None:
     rows = [[name, s["p50_ms"], s["p99_ms"]] for name, s in {**single, **stream}.items()]
     print(markdown_table(["measure", "p50 ms", "p99 ms"], rows))
     print(f"\nadded {added}, TTFB +{added_ttfb} ms, first delta +{added_first_delta} ms; floors {payload['floors_ms']}")
+    print(f"chat: added {chat_added}, TTFB +{chat_ttfb} ms, first delta +{chat_first_delta} ms")
     print(f"req/s at {CONCURRENCY} clients {throughput}; goals {goals}")
     for kind, stats in results["slow_streams"].items():
         print(f"16 slow streams at once, {WORKERS} {kind} workers: first delta p50 {stats['first_delta']['p50_ms']} ms, "

@@ -106,6 +106,17 @@ def chat_stream(prepared: services.Prepared, chat: ChatRequest):
 def _cached(prepared, chat, writer):
     response = services.response_finish(prepared, services.extensions.hit_output(prepared.cached), usage=None,
                                          status="completed", incomplete_details=None)
+    yield from _whole(response, chat, writer)
+
+
+def chat_replay(response: dict, chat: ChatRequest):
+    """The SSE body of a streamed retry (same Idempotency-Key): the stored response as chunks then ``[DONE]``, with
+    its stored id, so a streaming client is answered in the format it asked for (no upstream call)."""
+    writer = ChunkWriter(chunk_id=response["id"], model=response.get("model", ""), created=response.get("created_at") or 0)
+    return _whole(response, chat, writer)
+
+
+def _whole(response: dict, chat: ChatRequest, writer: ChunkWriter):
     message, _ = translate.chat_message(response["output"])
     yield writer.first()
     if message.get("content"):
@@ -116,7 +127,7 @@ def _cached(prepared, chat, writer):
 
 
 def _body(prepared, chat, writer, stream, ops):
-    renderer = StreamRenderer(services.skeleton(prepared))  # builds the output items that are stored
+    renderer = StreamRenderer(services.response_skeleton(prepared))  # builds the output items that are stored
     state = {"end": None, "finished": False}
     try:
         yield writer.first()
@@ -127,10 +138,10 @@ def _body(prepared, chat, writer, stream, ops):
             renderer.apply(op)
             yield from writer.apply(op)
         renderer.close_all()
-        response = services._finish_stream(prepared, renderer, state)
+        response = services.stream_finish(prepared, renderer, state)
         yield from writer.last(response, include_usage=chat.include_usage)
     except GeneratorExit:
-        services._drain(prepared, renderer, ops, state)
+        services.stream_drain(prepared, renderer, ops, state)
         raise
     except Exception as exc:  # headers are sent: a failure can only end the stream
         if isinstance(exc, ApplicationError):

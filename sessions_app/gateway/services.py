@@ -149,7 +149,9 @@ def stored_response(*, tenant: Tenant, response_id: str) -> dict:
     return response_shape(row, output)
 
 
-def skeleton(prepared: Prepared) -> dict:
+def response_skeleton(prepared: Prepared) -> dict:
+    """The response object (OpenAI's shape: id, model, status ``in_progress``, echoed parameters, empty ``output``) that
+    a stream's events snapshot and the stored output items are built on; shared by /v1/responses and chat streaming."""
     request = prepared.request
     row = Response(response_id=prepared.response_id, model=request.model, status="in_progress", created_at=timezone.now(),
                    previous_response_id=request.previous_response_id or "", instructions=request.instructions, tools=request.tools,
@@ -179,7 +181,7 @@ def _cached_stream(prepared: Prepared):
 
 
 def _stream_body(prepared: Prepared, stream, ops):
-    renderer = StreamRenderer(skeleton(prepared))
+    renderer = StreamRenderer(response_skeleton(prepared))
     state = {"end": None, "finished": False}
     try:
         yield from renderer.start()
@@ -189,10 +191,10 @@ def _stream_body(prepared: Prepared, stream, ops):
                 break
             yield from renderer.apply(op)
         yield from renderer.close_all()
-        response = _finish_stream(prepared, renderer, state)
+        response = stream_finish(prepared, renderer, state)
         yield renderer.finished(response)
     except GeneratorExit:
-        _drain(prepared, renderer, ops, state)
+        stream_drain(prepared, renderer, ops, state)
         raise
     except Exception as exc:  # headers are sent: a failure can only end the stream, with response.failed
         if isinstance(exc, ApplicationError):
@@ -206,14 +208,19 @@ def _stream_body(prepared: Prepared, stream, ops):
         stream.close()
 
 
-def _finish_stream(prepared, renderer, state) -> dict:
+def stream_finish(prepared: Prepared, renderer: StreamRenderer, state: dict) -> dict:
+    """Store a stream that reached its end op (``state["end"]``): the renderer's output items, usage and status, in one
+    commit; marks ``state["finished"]`` so :func:`stream_drain` does not store it twice. Returns the stored response dict.
+    Raises what ``response_finish`` raises (nothing has been written then)."""
     end = state["end"]
     state["finished"] = True
     return response_finish(prepared, renderer.output(), usage=end.usage, status=end.status, incomplete_details=end.incomplete_details)
 
 
-def _drain(prepared, renderer, ops, state) -> None:
-    """The client went away: read the upstream to its end and store the response anyway.
+def stream_drain(prepared: Prepared, renderer: StreamRenderer, ops, state: dict) -> None:
+    """The client went away (``GeneratorExit``): read the rest of the upstream ``ops`` to the end op and store the whole
+    response anyway, as :func:`stream_finish` would have; a stream already finished is left alone, and an upstream that
+    fails or breaks off stores nothing (logged). Never raises.
 
     This keeps the worker (thread) busy until the upstream finishes, bounded by the route's read timeout.
     """
@@ -227,6 +234,6 @@ def _drain(prepared, renderer, ops, state) -> None:
                     break
                 renderer.apply(op)
         renderer.close_all()
-        _finish_stream(prepared, renderer, state)
+        stream_finish(prepared, renderer, state)
     except Exception:  # nothing can be sent any more; an upstream failure stores nothing
         logger.warning("gateway stream for %s not stored after the client left", prepared.response_id, exc_info=True)

@@ -63,7 +63,10 @@ class ChatCompletionsCreateApi(OpenAIApi):
         prepared = chat_flow.chat_prepare(tenant=request.user.tenant, api_key_id=request.user.key_id, chat=chat,
                                      idempotency_key=idempotency_key(request))
         if isinstance(prepared, services.Replay):
-            answer = Response(chat_flow.completion_shape(prepared.response))
+            if chat.gateway.stream:
+                answer = sse_response(chat_flow.chat_replay(prepared.response, chat))
+            else:
+                answer = Response(chat_flow.completion_shape(prepared.response))
             answer["Idempotent-Replayed"] = "true"
             return answer
         if chat.gateway.stream:
