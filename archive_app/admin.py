@@ -102,7 +102,8 @@ class MemoryAdmin(ReadOnlyAdmin):
     list_display = ("conversation", "tenant", "kind", "first_seq", "last_seq", "user_key", "short_excerpt", "embedder", "created_at")
     list_select_related = ("conversation", "tenant")
     list_filter = ("kind",)
-    search_fields = ("conversation__conversation_id", "user_key", "excerpt")
+    # not the excerpt: item text is searched only on the conversation list (recent rows, docs/admin.md)
+    search_fields = ("conversation__conversation_id", "user_key")
     fields = ("conversation", "tenant", "kind", "first_seq", "last_seq", "user_key", "excerpt", "embedder", "created_at")
     readonly_fields = fields
 

@@ -5,4 +5,4 @@ which is sessions_app.support.site.ConvoStoreAdminSite (installed by sessions_ap
 """
 
 from .gateway import admin as gateway_admin  # noqa: F401  (registers the model routes and token usage)
-from .support import conversations, tenants  # noqa: F401  (importing them registers the model admins)
+from .support import conversations, responses, tenants  # noqa: F401  (importing them registers the model admins)

@@ -27,7 +27,10 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="json"), "filters": ["context"]}
+        # client_error_one_line here too: django.security.* (a refused admin lookup, 400) logs from child loggers,
+        # which a filter on a parent logger never sees
+        "console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT", default="json"),
+                    "filters": ["context", "client_error_one_line"]}
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {

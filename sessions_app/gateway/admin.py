@@ -14,12 +14,16 @@ from ..models import ModelRoute, TokenUsage
 class ModelRouteAdmin(admin.ModelAdmin):
     """Saving checks the URL against CONVOSTORE_UPSTREAM_ALLOWED_HOSTS and the key variable's name (ModelRoute.clean)."""
 
-    list_display = ("model", "tenant", "api", "base_url", "upstream_model", "api_key_env", "context_window", "updated_at")
+    list_display = ("model", "tenant", "api", "base_url", "upstream_model", "key_variable", "context_window", "updated_at")
     list_select_related = ("tenant",)
     list_filter = ("api", "tenant")
     search_fields = ("model", "upstream_model", "base_url", "tenant__name")
     fields = ("tenant", "model", "api", "base_url", "upstream_model", "api_key_env", "context_window", "timeout_seconds",
               "connect_timeout_seconds", "max_retries")
+
+    @admin.display(description="api key env")  # shown, never sortable: the key's variable name is not a sort order
+    def key_variable(self, route):
+        return route.api_key_env or "—"
 
 
 @admin.register(TokenUsage)

@@ -1,4 +1,4 @@
-"""Admin for support staff: conversations with transcripts and actions, stored responses, the audit log."""
+"""Admin for support staff: conversations with transcripts, whole items and actions; the audit log."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.db.models import Exists, OuterRef, Q
-from django.http import HttpResponseRedirect
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,6 +21,7 @@ from archive_app.models import Summary
 from convostore.admin_mixins import ReadOnlyAdminMixin, ReplicaListMixin
 
 from ..models import AuditLogEntry, Conversation, Item, Response
+from ..selectors import item_records
 from . import transcripts
 from .audit import audit_record
 from .actions import ConversationActionsMixin
@@ -129,6 +132,30 @@ class ConversationAdmin(ReplicaListMixin, ConversationActionsMixin, admin.ModelA
         url = reverse("admin:sessions_app_conversation_change", args=[conversation.parent_id])
         return format_html('<a href="{}">{}</a> (inherits up to seq {})', url, conversation.parent, conversation.fork_seq)
 
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.item_raw_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_item_raw"
+        return [path("<path:object_id>/item/<int:seq>/raw/", view, name=name), *super().get_urls()]
+
+    def item_raw_view(self, request, object_id, seq):
+        """One item of the conversation's context (its own or inherited), whole, as stored: text/plain, UTF-8.
+
+        What a transcript row shows cut or not re-indented (support/rendering.py); audited like a transcript page.
+        404 for an unknown conversation or seq, 403 without the view permission."""
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is None:
+            raise Http404
+        if not self.has_view_permission(request, conversation):
+            raise PermissionDenied
+        found = item_records(conversation, after_seq=seq - 1, upto_seq=seq) if 0 < seq <= conversation.last_seq else []
+        if not found:
+            raise Http404
+        audit_record(user=request.user, action=AuditLogEntry.Action.VIEW_TRANSCRIPT, conversations=[conversation],
+                     extra={"seq": seq, "raw": True})
+        response = HttpResponse(found[0].raw, content_type="text/plain; charset=utf-8")
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(self.transcript_context(request, obj))
@@ -174,15 +201,6 @@ def recent_items_matching(term: str):
     """Items created in the last SEARCH_ITEM_DAYS days (not yet archived) whose JSON contains ``term``."""
     since = timezone.now() - timedelta(days=SEARCH_ITEM_DAYS)
     return Item.objects.filter(created_at__gte=since, raw__icontains=term)
-
-
-@admin.register(Response)
-class ResponseAdmin(ReplicaListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("response_id", "tenant", "conversation", "previous_response_id", "model", "status", "last_seq", "created_at")
-    list_select_related = ("tenant", "conversation")
-    list_filter = ("tenant", "status")
-    search_fields = ("response_id", "previous_response_id", "conversation__conversation_id")
-    show_full_result_count = False
 
 
 @admin.register(AuditLogEntry)

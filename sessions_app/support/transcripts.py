@@ -6,7 +6,10 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.urls import reverse
 
 from archive_app.models import Summary
@@ -15,9 +18,9 @@ from cache_app.redis_client import RedisUnavailable
 
 from ..models import Conversation, Response
 from ..selectors import item_records
+from . import rendering
 
 TRANSCRIPT_PAGE_SIZE = 200
-TEXT_PREVIEW_CHARS = 20_000
 
 
 @dataclass
@@ -34,64 +37,62 @@ class TranscriptRow:
 
     @property
     def type(self) -> str:
-        return str(self.item.get("type", "message"))
+        return rendering.label(self.item.get("type", "message"))
 
     @property
     def role(self) -> str:
-        return str(self.item.get("role", ""))
+        return rendering.label(self.item.get("role", ""))
 
     @property
     def item_id(self) -> str:
-        return str(self.item.get("id", ""))
+        return rendering.label(self.item.get("id", ""))
 
     @property
     def name(self) -> str:
-        return str(self.item.get("name", ""))
+        return rendering.label(self.item.get("name", ""))
 
     @property
     def call_id(self) -> str:
-        return str(self.item.get("call_id", ""))
+        return rendering.label(self.item.get("call_id", ""))
 
-    @property
-    def text(self) -> str:
+    @cached_property
+    def text(self) -> rendering.Shown:
+        """The readable part of the item (arguments, output, text of the content parts), bounded (rendering)."""
         item = self.item
         if self.type == "function_call":
-            return _pretty_json_text(item.get("arguments", ""))
+            arguments = item.get("arguments", "")
+            return rendering.json_text(arguments) if isinstance(arguments, str) else rendering.value_text(arguments)
         if self.type == "function_call_output":
-            output = item.get("output", "")
-            return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False, indent=2)
+            return rendering.value_text(item.get("output", ""))
         if self.type == "reasoning":
-            return _parts_text(item.get("summary")) or _parts_text(item.get("content"))
+            return rendering.cut(_parts_text(item.get("summary")) or _parts_text(item.get("content")))
         if "content" in item:
-            return _parts_text(item.get("content"))[:TEXT_PREVIEW_CHARS]
-        return ""
+            return rendering.cut(_parts_text(item.get("content")))
+        return rendering.Shown("")
 
-    @property
-    def pretty_raw(self) -> str:
-        return json.dumps(self.item, ensure_ascii=False, indent=2, sort_keys=True)[:TEXT_PREVIEW_CHARS]
-
-
-def _pretty_json_text(value) -> str:
-    if isinstance(value, str):
-        try:
-            return json.dumps(json.loads(value), ensure_ascii=False, indent=2)
-        except ValueError:
-            return value
-    return json.dumps(value, ensure_ascii=False, indent=2)
+    @cached_property
+    def pretty_raw(self) -> rendering.Shown:
+        """The stored item, re-indented when small and shallow enough, otherwise as stored (bounded)."""
+        return rendering.json_text(self.raw)
 
 
-def _parts_text(content) -> str:
+def _parts_text(content, limit: int = rendering.PREVIEW_CHARS) -> str:
+    """The text of content parts joined by lines; other parts as [type]; stops once ``limit`` characters are joined."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    pieces = []
+    pieces, size = [], 0
     for part in content if isinstance(content, list) else [content]:
         if isinstance(part, dict):
             text = part.get("text") or part.get("refusal")
-            pieces.append(text if isinstance(text, str) else f"[{part.get('type', 'part')}]")
+            piece = text if isinstance(text, str) else f"[{rendering.label(part.get('type', 'part'))}]"
         else:
-            pieces.append(str(part))
+            piece = rendering.label(part)
+        pieces.append(piece)
+        size += len(piece) + 1
+        if size > limit:
+            break
     return "\n".join(pieces)
 
 
@@ -138,9 +139,10 @@ def transcript_page(conversation: Conversation, page: int = 1, page_size: int = 
 
 
 def _parse(raw: str) -> dict:
+    """The stored item as a dict; {"type": "unreadable"} when it cannot be read here (the raw text is still shown)."""
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # a page runs deeper in the stack than the API that accepted the item
         return {"type": "unreadable"}
     return value if isinstance(value, dict) else {"type": "unreadable"}
 
@@ -190,12 +192,16 @@ def latest_summary(conversation: Conversation):
 
 def response_chain(conversation: Conversation, limit: int = 200) -> list[Response]:
     """The conversation's responses, oldest first; previous_response_id links them (across forks too)."""
-    return list(
+    responses = list(
         Response.objects.filter(conversation=conversation)
-        .only("pk", "response_id", "previous_response_id", "model", "status", "usage", "input_first_seq",
+        .only("pk", "response_id", "previous_response_id", "model", "status", "input_first_seq",
               "output_first_seq", "last_seq", "created_at", "conversation_id")
+        .annotate(usage_text=Cast("usage", TextField()))  # as text: any depth the API accepted, never parsed here
         .order_by("created_at", "pk")[:limit]
     )
+    for response in responses:
+        response.usage_shown = rendering.label(response.usage_text or "")
+    return responses
 
 
 def response_links(conversation: Conversation, responses: list[Response], rows: list[TranscriptRow]) -> None:

@@ -4,8 +4,13 @@ columns, no 404 in the browser's log; screenshots of each page (docs/screenshots
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
+import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,8 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DOC_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SIZES = [(1280, 800), (1920, 1080)]
+START_TIMEOUT = 60  # seconds for chromedriver to listen (a loaded machine starts it slowly)
+PAGE_TIMEOUT = 120  # seconds for a page, or an element on it: an upper bound only, every wait ends when the page is ready
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} missing: apt-get install -y chromium chromium-driver"),
@@ -25,10 +32,48 @@ pytestmark = [
 ]
 
 
+def chromedriver_service():
+    """A Selenium Service whose chromedriver binds a port the OS picks (``--port=0``) and reports it on stdout.
+
+    Selenium's own Service picks a free port, closes it, and starts chromedriver on it: in between, any of
+    the other processes on a shared machine (test stacks pick free ports all the time) may take it, and
+    the start fails with a WebDriver error. Here nothing is chosen in advance; the start waits (explicitly,
+    up to START_TIMEOUT) for chromedriver's own "started successfully on port N" line."""
+    from selenium.webdriver.chrome.service import Service
+
+    class OsPortService(Service):
+        def start(self):
+            self.process = subprocess.Popen([self._path, "--port=0", *self.service_args], stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+            lines: queue.Queue = queue.Queue()
+            threading.Thread(target=_drain, args=(self.process.stdout, lines), daemon=True).start()
+            deadline = time.monotonic() + START_TIMEOUT
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise RuntimeError(f"chromedriver did not report its port within {START_TIMEOUT} s") from None
+                if line is None:
+                    raise RuntimeError(f"chromedriver exited with {self.process.wait()} before it was ready")
+                announced = re.search(r"started successfully on port (\d+)", line)
+                if announced:
+                    self.port = int(announced.group(1))
+                    return
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return OsPortService(CHROMEDRIVER, service_args=[f"--log-path={ARTIFACTS / 'chromedriver.log'}"])
+
+
+def _drain(stream, lines: queue.Queue) -> None:
+    """Hand chromedriver's stdout lines over until it closes (so its pipe never fills)."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
 @pytest.fixture
 def browser():
     webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="cs-chromium-")
     options = webdriver.ChromeOptions()
@@ -38,18 +83,38 @@ def browser():
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    driver = webdriver.Chrome(service=chromedriver_service(), options=options)
+    try:
+        driver.set_page_load_timeout(PAGE_TIMEOUT)
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def viewport(driver, width: int, height: int) -> None:
-    """Make the page's viewport exactly width × height (the window adds whatever its frame takes)."""
-    driver.set_window_size(width, height)
-    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
-    driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+    """Make the page's viewport exactly width × height, whatever frame the window has (device metrics, as DevTools'
+    device mode does), and wait until the page reports that size."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    wait(driver).until(lambda d: d.execute_script("return [window.innerWidth, window.innerHeight]") == [width, height])
+
+
+def wait(driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, PAGE_TIMEOUT)
+
+
+def open_page(driver, url: str, ready: str) -> None:
+    """Load ``url`` and wait until its ``ready`` element (CSS) is in a completely loaded document."""
+    driver.get(url)
+    page_ready(driver, ready)
+
+
+def page_ready(driver, ready: str) -> None:
+    wait(driver).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete' && document.querySelector(arguments[0]) !== null", ready))
 
 
 def screenshot(driver, name: str) -> Path:
@@ -69,9 +134,11 @@ def problems_in_log(driver) -> list[str]:
 
 
 def rect(driver, selector: str) -> dict:
-    return driver.execute_script(
-        "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+    found = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); if (e === null) return null; const r = e.getBoundingClientRect();"
         "return {top: r.top + window.scrollY, bottom: r.bottom + window.scrollY, left: r.left, right: r.right};", selector)
+    assert found is not None, f"{selector} is not on {driver.current_url}"
+    return found
 
 
 def build_support_data(tenant):
@@ -93,15 +160,20 @@ def build_support_data(tenant):
 @pytest.mark.parametrize("width, height", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_support_pages_at_common_screen_sizes(live_server, browser, tenant, width, height):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
 
     User.objects.create_superuser("e2e-admin", "e2e@example.com", PASSWORD)
     conversation = build_support_data(tenant)
     size = f"{width}x{height}"
     viewport(browser, width, height)
-    browser.get(f"{live_server.url}/admin/login/")
+    open_page(browser, f"{live_server.url}/admin/login/", "#login-form input[type=submit]")
+    login_form = browser.find_element(By.ID, "login-form")
     browser.find_element(By.NAME, "username").send_keys("e2e-admin")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The login page has the same header and a #content-main too: wait until it is gone and the index is there.
+    wait(browser).until(staleness_of(login_form))
+    page_ready(browser, "#convostore-dashboard")
 
     # The index: our header, the app list before the charts.
     assert browser.find_element(By.ID, "site-name").text == "ConvoStore administration"
@@ -109,7 +181,7 @@ def test_support_pages_at_common_screen_sizes(live_server, browser, tenant, widt
     screenshot(browser, f"admin-index-{size}.png")
 
     # The list: every column inside the viewport, each tier on one line and matching the truth.
-    browser.get(f"{live_server.url}/admin/sessions_app/conversation/")
+    open_page(browser, f"{live_server.url}/admin/sessions_app/conversation/", "#result_list")
     screenshot(browser, f"admin-conversations-{size}.png")
     last_header = browser.execute_script("const h = document.querySelectorAll('#result_list thead th'); return h[h.length - 1].getBoundingClientRect().right")
     assert last_header <= browser.execute_script("return document.documentElement.clientWidth"), size
@@ -121,7 +193,7 @@ def test_support_pages_at_common_screen_sizes(live_server, browser, tenant, widt
     assert row.find_element(By.CSS_SELECTOR, ".cs-tier").text == "cold"
 
     # The conversation: the transcript starts within the first screen; fields are collapsed below it.
-    browser.get(f"{live_server.url}/admin/sessions_app/conversation/{conversation.pk}/change/")
+    open_page(browser, f"{live_server.url}/admin/sessions_app/conversation/{conversation.pk}/change/", "#transcript")
     screenshot(browser, f"admin-transcript-{size}.png")
     transcript = rect(browser, "#transcript")
     assert transcript["top"] + 120 < height, transcript  # its heading and first rows are visible
@@ -134,7 +206,7 @@ def test_support_pages_at_common_screen_sizes(live_server, browser, tenant, widt
     assert purge.value_of_css_property("background-color") != browser.find_element(
         By.CSS_SELECTOR, "button[value=evict_now]").value_of_css_property("background-color")
 
-    browser.get(f"{live_server.url}/admin/dashboard/")
+    open_page(browser, f"{live_server.url}/admin/dashboard/", "#convostore-dashboard svg")
     dashboard = browser.find_element(By.ID, "convostore-dashboard")
     assert "Conversations by tier" in dashboard.text and len(dashboard.find_elements(By.TAG_NAME, "svg")) >= 5
     screenshot(browser, f"admin-dashboard-{size}.png")
