@@ -61,3 +61,23 @@ def breakdown(client, skeys: list, queries: np.ndarray, *, threshold: float, tri
         "trivial_script_in_redis_us": trivial_server,
         "scoring_p50_us": _p50_us(scoring),
     }
+
+
+def probe_sweep(client, skeys: list, stored: np.ndarray, queries: np.ndarray, picks: np.ndarray) -> list[dict]:
+    """Fewer probes per table (the first P of each table's PROBES, most likely first): the share of ``queries``
+    (each near ``stored[pick]``) whose own entry is still among the candidates, and the script's µs inside Redis."""
+    sha = script("semantic_lookup", "semantic").sha
+    fields = [probe_fields(query) for query in queries]
+    rows = []
+    for probes in (PROBES, 16, 12, 8):
+        subsets = [b"".join(f[(t * PROBES) * 3:(t * PROBES + probes) * 3] for t in range(TABLES)) for f in fields]
+        found = 0
+        for subset, pick in zip(subsets, picks):
+            reply = client.evalsha(sha, len(skeys), *skeys, MEMBER_WIDTH, MIN_VOTES, semantic.vote_budget(), 0, 0, subset)
+            records = semantic.unpack_records(reply[2], stored.shape[1])
+            found += bool((records["vec"] == stored[pick].astype(np.float16)).all(axis=1).any())
+        server = _server_usec_per_call(client, lambda subsets=subsets: [
+            client.evalsha(sha, len(skeys), *skeys, MEMBER_WIDTH, MIN_VOTES, semantic.vote_budget(), *INLINE_ARGS, s) for s in subsets])
+        rows.append({"probes_per_table": probes, "bucket_fields": TABLES * probes, "own_entry_found": found / len(picks),
+                     "lookup_script_in_redis_us": server})
+    return rows

@@ -36,7 +36,7 @@ from cache_app import keys, semantic  # noqa: E402
 from cache_app.redis_client import connection, script  # noqa: E402
 from cache_app.semantic_index import TABLES, normalise, pack_record  # noqa: E402
 
-from bench.semantic_breakdown import breakdown  # noqa: E402
+from bench.semantic_breakdown import breakdown, probe_sweep  # noqa: E402
 
 DIM = 384  # all-MiniLM-L6-v2's width (--dim)
 GOAL_RATIO = 3.0  # lookup p50 and p99 each at most this many times the trivial EVALSHA's
@@ -58,12 +58,21 @@ def near(rng, vector, cos):
     return cos * vector + np.sqrt(1 - cos**2) * noise
 
 
+def bulk_client():
+    """The semantic alias's Redis with a socket timeout for 500-script pipelines on a loaded machine (the app's is 0.25 s)."""
+    import redis
+
+    pool = connection("semantic").connection_pool
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class,
+                                                            **{**pool.connection_kwargs, "socket_timeout": 60}))
+
+
 def load(vectors, start):
     """Bulk-load through the same Lua script cache_store uses, 500 entries per pipeline."""
     scope_id = keys.semantic_scope_id(TENANT, NAMESPACE, None)
     skeys = keys.semantic_scope_keys(TENANT, scope_id)
     body = "{\"c\":0,\"t\":null,\"v\":null}\n" + json.dumps(RESPONSE, separators=(",", ":"))
-    client = connection("semantic")
+    client = bulk_client()
     now = time.time()
     for offset in range(0, len(vectors), 500):
         pipe = client.pipeline(transaction=False)
@@ -253,6 +262,10 @@ def main():
         row = {"entries": size, **measure(stored, rng, args.queries), "bytes_per_entry": memory / size}
         rows.append(row)
         print(f"measured {size}: {row}", file=sys.stderr)
+    picks = rng.integers(0, len(stored), 300)  # at the largest size: what fewer probes would cost in recall
+    edge = np.stack([normalise(near(rng, stored[pick], THRESHOLD + 0.0005)) for pick in picks])
+    sweep = probe_sweep(client, keys.semantic_scope_keys(TENANT, keys.semantic_scope_id(TENANT, NAMESPACE, None)), stored, edge, picks)
+    print(f"probe sweep at {len(stored)}: {sweep}", file=sys.stderr)
     peer = lix_peer(rng, args.queries)
     text = text_path()
     result = {
@@ -263,6 +276,7 @@ def main():
         "tables": TABLES,
         "goal": f"lookup p50 and p99 (hits and misses together) each <= {GOAL_RATIO}x a trivial EVALSHA's, same run",
         "convostore": rows,
+        "probe_sweep_at_threshold": sweep,
         "lix_open_cache_SemanticCacheRedis": peer,
         "text_path": text,
         "redis": client.info("server")["redis_version"],
