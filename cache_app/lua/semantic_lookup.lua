@@ -12,32 +12,21 @@
 -- ARGV[6]  bucket fields to probe, 3 bytes each, concatenated
 --
 -- A candidate's votes are the number of probed buckets (one per table at most) that list it. Returns
--- {dim (0 when the scope is empty or partial), concatenated members, concatenated records, i1, body1,
--- i2, body2, …} with members and records fixed width, deduplicated, only those whose record still
--- exists, followed by (0-based candidate index, body) pairs for the most-voted candidates whose body is
--- short enough. A partial scope (see scope_complete) is deleted here and answers as empty: a miss.
+-- {dim (0 when the scope is empty or partial), concatenated members, concatenated records, scanned, i1,
+-- body1, i2, body2, …} with members and records fixed width, deduplicated, only those whose record still
+-- exists; scanned = bucket list entries read (the work done, bounded by the probed buckets' sizes);
+-- then (0-based candidate index, body) pairs for the most-voted candidates whose body is short enough.
+-- A partial scope (see scope_complete) is deleted here and answers as empty: a miss.
 
--- Same in semantic_lookup/store.lua: a scope is complete when the vector, body, lru and expiry
--- structures hold the same number of entries and, if any, the meta and the bucket hash exist (an
--- empty scope is its meta alone). Redis may drop any key, or a field, at any moment.
-local function scope_complete(dim)
-  local n = redis.call('HLEN', KEYS[3])
-  if redis.call('HLEN', KEYS[4]) ~= n or redis.call('ZCARD', KEYS[5]) ~= n or redis.call('ZCARD', KEYS[6]) ~= n then
-    return false
-  end
-  if n == 0 then
-    return redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[7]) == 0
-  end
-  return dim ~= false and redis.call('EXISTS', KEYS[2]) == 1
-end
+--#include semantic_complete
 
 local dim = redis.call('HGET', KEYS[1], 'dim')
 if not scope_complete(dim) then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
-  return {0, '', ''}
+  return {0, '', '', 0}
 end
 if not dim then
-  return {0, '', ''}
+  return {0, '', '', 0}
 end
 local width, min_votes, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local with_bodies, inline_limit = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -47,9 +36,10 @@ for at = 1, #probes, 3 do
   fields[#fields + 1] = string.sub(probes, at, at + 2)
 end
 local lists = redis.call('HMGET', KEYS[2], unpack(fields))
-local votes, members = {}, {}
+local votes, members, scanned = {}, {}, 0
 for _, list in ipairs(lists) do
   if list then
+    scanned = scanned + #list / width
     for at = 1, #list, width do
       local member = string.sub(list, at, at + width - 1)
       local seen = votes[member]
@@ -88,7 +78,7 @@ for start = 1, #members, chunk do
 end
 -- Bodies of the most-voted candidates (ties: first found, i.e. the most likely bucket), so that a hit
 -- usually needs no second round trip.
-local out = {tonumber(dim), table.concat(out_members), table.concat(out_records)}
+local out = {tonumber(dim), table.concat(out_members), table.concat(out_records), scanned}
 if with_bodies > 0 and #out_members > 0 then
   local rank = {}
   for i = 1, #out_members do

@@ -15,19 +15,7 @@
 -- either case), else {member, evicted, expired}. A partial scope (see scope_complete) is deleted first
 -- and the entry starts a new one: no store extends a partial scope.
 
--- Same in semantic_lookup/store.lua: a scope is complete when the vector, body, lru and expiry
--- structures hold the same number of entries and, if any, the meta and the bucket hash exist (an
--- empty scope is its meta alone). Redis may drop any key, or a field, at any moment.
-local function scope_complete(dim)
-  local n = redis.call('HLEN', KEYS[3])
-  if redis.call('HLEN', KEYS[4]) ~= n or redis.call('ZCARD', KEYS[5]) ~= n or redis.call('ZCARD', KEYS[6]) ~= n then
-    return false
-  end
-  if n == 0 then
-    return redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[7]) == 0
-  end
-  return dim ~= false and redis.call('EXISTS', KEYS[2]) == 1
-end
+--#include semantic_complete
 
 local dim, now, ttl_ms, cap, tables = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local width = 8
@@ -41,36 +29,7 @@ if current and tonumber(current) ~= dim then
   return {-1, tonumber(current)}
 end
 
--- Same as semantic_delete.lua: drop a member from its buckets and every per-entry structure.
-local function remove(member)
-  local record = redis.call('HGET', KEYS[3], member)
-  if record then
-    for i = 0, tables - 1 do
-      local field = string.char(i) .. string.sub(record, 18 + 2 * i, 18 + 2 * i) .. string.sub(record, 17 + 2 * i, 17 + 2 * i)
-      local list = redis.call('HGET', KEYS[2], field)
-      if list then
-        local pos = 1
-        while true do
-          local at = string.find(list, member, pos, true)
-          if not at then break end
-          if (at - 1) % width == 0 then
-            list = string.sub(list, 1, at - 1) .. string.sub(list, at + width)
-            break
-          end
-          pos = at + 1
-        end
-        if #list == 0 then redis.call('HDEL', KEYS[2], field) else redis.call('HSET', KEYS[2], field, list) end
-      end
-    end
-  end
-  redis.call('HDEL', KEYS[3], member)
-  redis.call('HDEL', KEYS[4], member)
-  redis.call('HDEL', KEYS[7], member)
-  redis.call('ZREM', KEYS[5], member)
-  redis.call('ZREM', KEYS[6], member)
-  if record then return 1 end
-  return 0
-end
+--#include semantic_remove
 
 local member = ARGV[9]
 if redis.call('HEXISTS', KEYS[3], member) == 1 then
