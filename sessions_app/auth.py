@@ -28,9 +28,10 @@ from .throttling import auth_failures
 
 LAST_USED_EVERY = 60
 _TENANT_FIELDS = [f.attname for f in Tenant._meta.concrete_fields]
-# The keys services.tenants.api_key_create issues: "cs_" + 8 hex + "_" + token_urlsafe(32). Anything else
-# cannot be a key, and is refused without hashing or looking it up.
-KEY_FORMAT = re.compile(r"cs_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
+# A bearer token as RFC 6750 §2.1 spells it (b64token), 8 to 512 characters: what services.tenants.api_key_create
+# issues ("cs_" + 8 hex + "_" + token_urlsafe(32)) and keys stored by other means alike. Anything else cannot be a
+# key, and is refused without hashing or looking it up.
+KEY_FORMAT = re.compile(r"[A-Za-z0-9._~+/-]{8,512}=*")
 NEGATIVE_CACHE_KEYS = 10_000  # unknown key hashes remembered per process (least recently used dropped first)
 
 

@@ -148,7 +148,7 @@ def test_an_address_over_its_failures_gets_429_in_the_openai_shape_and_others_do
 
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token cs_x", "Bearer junk", "Bearer a b c",
-                                    "bearer " + "k" * 1000, "Bearer cs_0011223_" + "a" * 43])
+                                    "bearer " + "k" * 1000, "Bearer cs_0011223_" + "a" * 42 + "!", "Bearer cs_00112233_aaaa\u00e9aaaa"])
 def test_malformed_authorization_is_401_without_any_lookup(tenant, header, redis_counters):
     before = redis_counters.snapshot()
     with CaptureQueriesContext(connection) as queries:
