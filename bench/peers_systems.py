@@ -6,6 +6,7 @@ The peers' packages (``bench`` extra) are imported only when their system is ope
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -40,6 +41,7 @@ GUARANTEES = {
 GUARANTEES["convostore"] = GUARANTEES["convostore_http"]
 
 PAGE = 100  # the API's largest items page
+WHOLE = 1_000_000  # the context endpoint's largest token budget: every item verbatim
 CHUNK = 20  # CONVOSTORE_MAX_ITEMS_PER_APPEND
 
 
@@ -132,6 +134,12 @@ class ConvoStoreHttp:
         self.client.append(thread, [item])
 
     def read(self, thread: str) -> list:
+        """The whole thread in one request, as a gateway reads it before a model call: the context with a
+        budget that holds it all (GET /v1/sessions/{id}/context?max_tokens=…)."""
+        return self.client.context(thread, max_tokens=WHOLE)["messages"]
+
+    def read_pages(self, thread: str) -> list:
+        """The whole thread as items pages of PAGE (the OpenAI conversations.items.list way)."""
         items, after = [], None
         while True:
             page = self.client.items(thread, after=after, limit=PAGE)
@@ -167,6 +175,15 @@ class ConvoStoreInProcess(ConvoStoreHttp):
         self.append_many(thread, [item])
 
     def read(self, thread: str) -> list:
+        """The service functions the context view calls, with a budget that holds the whole thread."""
+        # lazy: Django is set up by then
+        from sessions_app.context.build import ContextRequest, context_build
+        from sessions_app.context.targets import context_target, context_target_hot
+
+        target = context_target_hot(tenant=self.tenant, conversation_id=thread) or context_target(tenant=self.tenant, conversation_id=thread)
+        return json.loads(context_build(tenant=self.tenant, target=target, request=ContextRequest(max_tokens=WHOLE)))["messages"]
+
+    def read_pages(self, thread: str) -> list:
         # lazy: Django is set up by then
         from sessions_app import selectors
         from sessions_app.api.serializers import item_body
