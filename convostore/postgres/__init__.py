@@ -23,17 +23,18 @@ def prepare_enabled() -> bool:
 
 
 class PreparingCursor(psycopg.Cursor):
-    """psycopg's server-side-binding cursor that prepares every statement it runs. Every Python int is sent as
-    bigint and every str as text, so a plan never depends on a value's size, ``%(a)s + %(b)s`` never overflows
+    """psycopg's server-side-binding cursor that prepares every statement it runs (``prepare=False``: none).
+    Every Python int is sent as bigint and every str as text, so a plan never depends on a value's size, ``%(a)s + %(b)s`` never overflows
     smallint arithmetic, and a string compared with a varchar column and inserted into one has one type."""
 
-    def __init__(self, connection, **kwargs):
+    def __init__(self, connection, *, prepare: bool = True, **kwargs):
         super().__init__(connection, **kwargs)
         self.adapters.register_dumper(int, Int8Dumper)
         self.adapters.register_dumper(str, StrDumper)
+        self.prepare = prepare
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+        return super().execute(query, params, prepare=self.prepare if prepare is None else prepare, binary=binary)
 
 
 @contextmanager
@@ -42,18 +43,17 @@ def prepared_cursor(using: str = "default"):
     ``execute`` prepares the statement on the server the first time this connection runs it and reuses the plan.
 
     Parameters are bound on the server: a parameter whose type Postgres cannot infer needs a cast in the
-    SQL (``%(x)s::bigint``). With CONVOSTORE["PREPARE_STATEMENTS"] off it is Django's ordinary cursor
-    (client-side binding, nothing prepared).
+    SQL (``%(x)s::bigint``), and a ``%(x)b`` placeholder sends its value in binary (a ``list[str]`` as a
+    binary ``text[]``: copied, never quoted into an array literal character by character). With
+    CONVOSTORE["PREPARE_STATEMENTS"] off, parameters are still bound on the server but nothing is prepared
+    (unnamed statements, which PgBouncer in transaction mode carries).
     """
     connection = connections[using]
-    if not prepare_enabled():
-        with connection.cursor() as cursor:
-            yield cursor
-        return
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        wrapped = connection._prepare_cursor(PreparingCursor(connection.connection))
+        raw = PreparingCursor(connection.connection, prepare=prepare_enabled())
+        wrapped = connection._prepare_cursor(raw)
     with wrapped as cursor:
         yield cursor
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from django.utils import timezone
 
 from archive_app.payload import ArchivedItem
@@ -65,7 +65,7 @@ _RESPONSE = """
 _ITEMS = """
     INSERT INTO sessions_app_item (conversation_id, seq, item_id, type, role, raw, byte_size, token_count, response_id, created_at)
     SELECT conv.id, conv.last_seq - %(n)s + i.ord, i.item_id, i.type, i.role, i.raw, i.byte_size, i.token_count, {response}, %(now)s
-    FROM conv CROSS JOIN unnest(%(item_ids)s::text[], %(types)s::text[], %(roles)s::text[], %(raws)s::text[],
+    FROM conv CROSS JOIN unnest(%(item_ids)s::text[], %(types)s::text[], %(roles)s::text[], %(raws)b::text[],
                                 %(sizes)s::int[], %(token_counts)s::int[])
         WITH ORDINALITY AS i(item_id, type, role, raw, byte_size, token_count, ord)
     RETURNING 1"""
@@ -241,12 +241,12 @@ def items_restore(*, conversation_pk: int, items: list[ArchivedItem]) -> None:
         [i.response_id for i in items],
         [i.created_at for i in items],
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # the raw bodies go in binary (%b): no per-character array quoting
         cursor.execute(
             "INSERT INTO sessions_app_item (conversation_id, seq, item_id, type, role, raw, byte_size, token_count, "
             "response_id, created_at) SELECT c, s, i, t, r, w, b, k, "
             "(SELECT id FROM sessions_app_response WHERE id = p), a FROM unnest("
-            "%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], "
+            "%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %b::text[], %s::int[], %s::int[], "
             "%s::bigint[], %s::timestamptz[]) AS u(c, s, i, t, r, w, b, k, p, a)",
             columns,
         )
