@@ -57,6 +57,10 @@ CHUNK = 16 * 1024
 # Natural language and code stay below 0.4 tokens per byte in o200k and cl100k.
 DENSE = 0.5
 SAMPLE = 16 * 1024
+# A stretch with no safe cut in more than this many characters (a base64 blob, random unicode) can be neither
+# chunked nor sampled, and the BPE's time per byte on it is ~5x prose's: it counts as its UTF-8 length (an
+# upper bound, about 1.3-3x over for such text). Stretches up to NO_CUT characters stay exact.
+NO_CUT = 2 * CHUNK
 # A safe cut is a U+0020 space after a character that str.isspace() calls non-whitespace; str.isspace() is
 # a superset of the White_Space property tiktoken's \s uses, so that character is non-whitespace there too.
 _NON_SPACE = re.compile(r"\S")
@@ -227,7 +231,8 @@ def _chunks(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 def count_text(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
     """Tokens of ``text``: exact, except that a stretch around a run of LONG_RUN characters of one class
-    counts as its UTF-8 byte length, and so does the text after the first SAMPLE bytes when those were
+    counts as its UTF-8 byte length, so does a stretch of more than NO_CUT characters without a safe cut,
+    and so does the text after the first SAMPLE bytes when those were
     denser than DENSE tokens per byte (module docstring, the constants). Never below the exact count.
     Exact stretches go to tiktoken CHUNK characters at a time, so no list of a megabyte's token ids is
     built just to be counted."""
@@ -236,7 +241,7 @@ def count_text(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
     for start, end, exact in spans(text):
         for first, last in _chunks(text, start, end) if exact else [(start, end)]:
             size = len(text[first:last].encode("utf-8"))
-            if not exact or (exact_bytes >= SAMPLE and exact_tokens > DENSE * exact_bytes):
+            if not exact or last - first > NO_CUT or (exact_bytes >= SAMPLE and exact_tokens > DENSE * exact_bytes):
                 total += size
                 continue
             counted = len(enc.encode_ordinary(text[first:last]))

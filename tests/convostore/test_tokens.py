@@ -132,6 +132,28 @@ def test_dense_text_is_sampled_then_bounded(fed):
     assert sum(map(len, fed[tokens.DEFAULT_ENCODING].fed)) <= tokens.SAMPLE + tokens.CHUNK
 
 
+@pytest.mark.parametrize("alphabet", ["base64", "random unicode"])
+def test_a_stretch_without_a_safe_cut_is_bounded_not_fed_whole(fed, alphabet):
+    """No space to cut at, so neither chunking nor sampling applies: base64 or random unicode of 300 000
+    characters went to the BPE in one call (~5x prose's time per byte in bench/abuse.py). Past NO_CUT
+    characters such a stretch counts as its UTF-8 length."""
+    import base64
+    import random
+
+    rng = random.Random(7)
+    if alphabet == "base64":
+        text = base64.b64encode(rng.randbytes(225_000)).decode()
+    else:
+        text = "".join(chr(rng.choice([rng.randrange(0x4E00, 0x9FFF), rng.randrange(0x0400, 0x04FF), rng.randrange(0x1F300, 0x1F5FF)]))
+                       for _ in range(300_000))
+    expected = _exact(text)
+    fed[tokens.DEFAULT_ENCODING].fed.clear()
+    assert tokens.count_text(text) == len(text.encode("utf-8")) >= expected
+    assert sum(map(len, fed[tokens.DEFAULT_ENCODING].fed)) == 0
+    short = text[:tokens.NO_CUT]  # up to NO_CUT characters: still exact
+    assert tokens.count_text(short) == _exact(short)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=st.sampled_from(ALPHABET), max_size=80), st.data())
 def test_safe_cuts_split_the_count_exactly(text, data):
