@@ -68,7 +68,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key_hash = hash_key(raw) if well_formed else None
         if key_hash not in _TENANT_OF_KEY:
             auth_failures.check(address)
-        principal = authenticate_key(raw, also=self.prefetch_keys(request)) if well_formed else None
+        principal = authenticate_hash(key_hash, also=self.prefetch_keys(request)) if well_formed else None
         if principal is None:
             auth_failures.add(address)
             if scheme.lower() != "bearer" or not raw:
@@ -129,12 +129,12 @@ clock = time.monotonic  # the negative cache's clock (tests move it)
 unknown_keys = NegativeCache()
 
 
-def authenticate_key(raw_key: str, *, also=None) -> ApiPrincipal | None:
-    """The principal for a raw key, or None. ``also(tenant_id) -> [redis keys]`` are read in the same
+def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
+    """The principal for a key, by its hash (services.tenants.hash_key of the raw key), or None.
+    ``also(tenant_id) -> [redis keys]`` are read in the same
     round trip when the key's tenant is known; their values land on ``principal.prefetched``. A key
     found wanting is remembered in ``unknown_keys`` and answered from there, with no Redis or Postgres
     work, until that entry expires."""
-    key_hash = hash_key(raw_key)
     if key_hash in unknown_keys:
         return None
     tenant_id = _TENANT_OF_KEY.get(key_hash)
