@@ -3,6 +3,7 @@
 import pytest
 
 from convostore import tokens
+from tests.bpe import FeedLog
 
 SAMPLES = [
     "hello world!",
@@ -52,17 +53,6 @@ from hypothesis import strategies as st  # noqa: E402
 
 # Every character class tiktoken's patterns tell apart, and the whitespace str.isspace() and White_Space disagree on.
 ALPHABET = list(" \t\n\r\x0b\x1c\u00a0\u3000\u2028aZé\u0301s'1٣!/_-[]{}日本🙂\u200b")
-
-
-class FeedLog:
-    """Stands in for tiktoken's Encoding and records every string it is asked to encode."""
-
-    def __init__(self, real):
-        self.real, self.fed = real, []
-
-    def encode_ordinary(self, text):
-        self.fed.append(text)
-        return self.real.encode_ordinary(text)
 
 
 @pytest.fixture

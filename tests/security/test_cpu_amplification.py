@@ -10,17 +10,9 @@ import pytest
 from django.conf import settings
 
 from convostore import tokens
+from tests.bpe import FeedLog
 
 pytestmark = pytest.mark.django_db
-
-
-class FeedLog:
-    def __init__(self, real):
-        self.real, self.fed = real, []
-
-    def encode_ordinary(self, text):
-        self.fed.append(text)
-        return self.real.encode_ordinary(text)
 
 
 @pytest.fixture
@@ -29,9 +21,7 @@ def bpe_input(monkeypatch):
     fed, real = [], tokens.get_encoding
 
     def spy(name=tokens.DEFAULT_ENCODING):
-        log = FeedLog(real(name))
-        log.fed = fed
-        return log
+        return FeedLog(real(name), fed)
 
     monkeypatch.setattr(tokens, "get_encoding", spy)
     return fed
