@@ -21,12 +21,11 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Serve, django_setup, markdown_table, percentiles, write_result  # noqa: E402
+from bench.common import Serve, calls_per_second, django_setup, markdown_table, percentiles, write_result  # noqa: E402
 
 SINGLE_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1500"))
 CONCURRENCY = 16
@@ -124,24 +123,16 @@ def load_wrk(port: int, path: str, headers: dict) -> float:
 
 
 def load_python(port: int, path: str, headers: dict) -> float:
-    done = [0] * CONCURRENCY
-    stop_at = time.monotonic() + LOAD_SECONDS
-
-    def worker(index):
-        client = Client(port)
+    def worker(index, stop_at):
+        client, n = Client(port), 0
         while time.monotonic() < stop_at:
             status, _ = client.request("GET", path, headers)
             assert status == 200
-            done[index] += 1
+            n += 1
         client.close()
+        return n
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CONCURRENCY)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done) / (time.monotonic() - started)
+    return calls_per_second(worker, CONCURRENCY, LOAD_SECONDS)
 
 
 def costs(cases: dict) -> dict:

@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,3 +96,21 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def calls_per_second(worker, clients: int, seconds: float) -> float:
+    """Calls/s of ``clients`` threads started together, each running ``worker(index, stop_at)`` until
+    ``time.monotonic()`` passes ``stop_at`` and returning how many calls it made."""
+    done = [0] * clients
+    stop_at = time.monotonic() + seconds
+
+    def run(index):
+        done[index] = worker(index, stop_at)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.monotonic() - started)

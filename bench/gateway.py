@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, Serve, django_setup, free_port, markdown_table, percentiles, write_result  # noqa: E402
+from bench.common import ROOT, Serve, calls_per_second, django_setup, free_port, markdown_table, percentiles, write_result  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "300"))
 STREAMS = int(os.environ.get("BENCH_STREAMS", "150"))
@@ -238,23 +238,14 @@ def chat(port: int, auth: dict, conversation_id: str) -> None:
 
 
 def load(call) -> float:
-    done = [0] * CONCURRENCY
-    stop_at = time.monotonic() + LOAD_SECONDS
-
-    def worker(index):
+    def worker(index, stop_at):
         n = 0
         while time.monotonic() < stop_at:
             assert call(index, n) == 200
             n += 1
-        done[index] = n
+        return n
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CONCURRENCY)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return round(sum(done) / (time.monotonic() - started), 1)
+    return round(calls_per_second(worker, CONCURRENCY, LOAD_SECONDS), 1)
 
 
 def load_chained(port: int, auth: dict, heads: list[str]) -> float:
