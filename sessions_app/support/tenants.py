@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from convostore.admin_mixins import ReadOnlyAdminMixin, ReplicaListMixin
 
-from ..models import ApiKey, AuditLogEntry, Tenant
+from ..models import ApiKey, AuditLogEntry, SemanticNamespace, Tenant
 from ..services import api_key_create, api_key_revoke
 from .audit import audit_record
 
@@ -101,3 +101,14 @@ class ApiKeyAdmin(ReplicaListMixin, admin.ModelAdmin):
             objects=[("api key", key.pk, key.prefix, key.tenant_id) for key in keys],
         )
         self.message_user(request, f"Revoked {len(keys)} API key(s).", messages.SUCCESS)
+
+
+@admin.register(SemanticNamespace)
+class SemanticNamespaceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Calibrated semantic-cache thresholds, read-only: `manage.py calibrate_semantic_cache` writes them."""
+
+    list_display = ("namespace", "tenant", "threshold", "embedder", "guard", "false_hit_rate", "true_hit_rate", "pairs",
+                    "calibrated_at")
+    list_filter = ("tenant", "guard")
+    list_select_related = ("tenant",)
+    search_fields = ("namespace", "tenant__name")

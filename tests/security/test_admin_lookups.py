@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from convostore.admin_mixins import SECRET_COLUMNS, AllowListedLookupsMixin
 from convostore.observability import ClientErrorOneLine
-from sessions_app.models import ApiKey, Conversation, IdempotencyRecord, ModelRoute, TokenUsage
+from sessions_app.models import ApiKey, Conversation, IdempotencyRecord, ModelRoute, SemanticNamespace, TokenUsage
 from sessions_app.services import api_key_create, conversation_append
 from tests.gateway.conftest import upstream_settings
 from tests.sessions_app.admin_fixtures import superuser, support_user  # noqa: F401
@@ -80,6 +80,8 @@ def data(tenant, settings):
     settings.CONVOSTORE_UPSTREAM = upstream_settings("http://127.0.0.1:1/v1", ALLOWED_HOSTS=["127.0.0.1"])
     ModelRoute.objects.create(tenant=tenant, model="m", base_url="http://127.0.0.1:1/v1", api_key_env="CONVOSTORE_UPSTREAM_KEY_M")
     TokenUsage.objects.create(tenant=tenant, api_key=issued.api_key, day="2026-11-30", input_tokens=1, output_tokens=1, calls=1)
+    SemanticNamespace.objects.create(tenant=tenant, namespace="faq", threshold=0.92, embedder="local", guard=True,
+                                     max_false_hit_rate=0.01, true_hit_rate=0.9, false_hit_rate=0.005, pairs=320)
     return issued
 
 
