@@ -66,6 +66,24 @@ class ClientErrorOneLine(logging.Filter):
         return True
 
 
+class AccessFields(logging.Filter):
+    """On granian.access (convostore-serve --access-log): the request's fields become fields of the JSON line.
+
+    granian logs each request as ``access_logger.info(format, fields)``; this copies ``addr``, ``method``, ``path``
+    (no query string, as ContextFilter), ``protocol``, ``status`` and ``dt_ms`` (float, milliseconds from the request
+    head to the answer) onto the record, so LOG_FORMAT=json writes them as keys beside the readable message.
+    """
+
+    FIELDS = ("addr", "method", "path", "protocol", "status", "dt_ms")
+
+    def filter(self, record):
+        if isinstance(record.args, dict):
+            for key in self.FIELDS:
+                if key in record.args:
+                    setattr(record, key, record.args[key])
+        return True
+
+
 # What a caller may choose as its request id: 1–64 characters, letters, digits and ._:- (a UUID, a trace
 # id, "req_…"); anything else (spaces, quotes, control characters, longer) is replaced by a new id.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")

@@ -21,6 +21,7 @@ import os
 import sys
 
 from convostore.bridge import BufferedWSGI
+from convostore.settings.logs import SERVER_LOGGING
 
 
 _bridge = None
@@ -100,6 +101,7 @@ def build_server(*, host: str, port: int, workers: int, access_log: bool, gracef
         # Headers must arrive within 10 s; until they have, a connection costs a few KB in Rust, no thread.
         http1_settings=HTTP1Settings(header_read_timeout=10_000, keep_alive=True),
         log_access=access_log,
+        log_dictconfig=SERVER_LOGGING,
         respawn_failed_workers=True,
         workers_kill_timeout=graceful,
     )

@@ -41,3 +41,21 @@ LOGGING = {
         "httpcore": {"level": "INFO"},
     },
 }
+
+# convostore-serve (granian) logs its own lines, from processes Django may not have configured yet: the same
+# formatter, and the access log (--access-log) as one JSON object per request (convostore.observability.AccessFields).
+SERVER_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"access_fields": {"()": "convostore.observability.AccessFields"}},
+    "formatters": LOGGING["formatters"],
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOGGING["handlers"]["console"]["formatter"]},
+        "access": {"class": "logging.StreamHandler", "formatter": LOGGING["handlers"]["console"]["formatter"],
+                   "filters": ["access_fields"]},
+    },
+    "loggers": {
+        "_granian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}

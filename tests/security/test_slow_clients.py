@@ -41,13 +41,12 @@ def get(port: int, path: str, headers: dict | None = None) -> int:
         conn.close()
 
 
-@pytest.fixture
-def served(redis_prefix, tmp_path):
-    """`convostore-serve` (its console-script entry point) with 2 workers × 2 threads on the test database."""
+def serve(redis_prefix, tmp_path, *args: str, stderr=None, **environ: str):
+    """Start `convostore-serve` (its console-script entry point) on the test database; (process, port) once it answers."""
     port = free_port()
     db = connection.settings_dict
     metrics = tmp_path / "prometheus"
-    metrics.mkdir()
+    metrics.mkdir(exist_ok=True)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.security.serving_settings",
@@ -56,18 +55,25 @@ def served(redis_prefix, tmp_path):
         "CONVOSTORE_KEY_PREFIX": redis_prefix,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         "LOG_LEVEL": "WARNING",
+        **environ,
     }
     process = subprocess.Popen([sys.executable, "-c", "from convostore.serve import main; main()", "--bind",
-                                f"127.0.0.1:{port}", "--workers", "2", "--threads", "2"], env=env, cwd=ROOT)
+                                f"127.0.0.1:{port}", *args], env=env, cwd=ROOT, stderr=stderr)
     deadline = time.monotonic() + 60
     while True:
         try:
             if get(port, "/healthz") == 200:
-                break
+                return process, port
         except OSError:
             pass
         assert process.poll() is None and time.monotonic() < deadline, "convostore-serve did not start"
         time.sleep(0.2)
+
+
+@pytest.fixture
+def served(redis_prefix, tmp_path):
+    """convostore-serve with 2 workers × 2 threads."""
+    process, port = serve(redis_prefix, tmp_path, "--workers", "2", "--threads", "2")
     yield port
     process.terminate()
     assert process.wait(30) == 0
