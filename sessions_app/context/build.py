@@ -122,7 +122,8 @@ def _tail_read(tenant, target: ContextTarget, request: ContextRequest, after_seq
             hot_window.window_fill(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, version=conversation.version,
                                    last_seq=conversation.last_seq, window_size=tenant.window_size, entries=entries)
         return entries, None
-    _window_keep(tenant, conversation, tail, upto_seq, after_seq)
+    if not newest:  # a window read whole at this version is already what the refill would write
+        _window_keep(tenant, conversation, tail, upto_seq, after_seq)
     return tail[::-1], _skipped(conversation, after_seq, upto_seq, tail)
 
 
