@@ -24,6 +24,7 @@ from sessions_app.selectors import context_entries
 from sessions_app.services import conversation_append, item_delete
 
 from .test_item_groups import conversations
+from .test_query_counts import round_trips  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -258,3 +259,20 @@ def test_a_fork_read_in_small_tail_steps_equals_the_naive_reference(api, tenant,
     for query in ({}, {"max_tokens": 300}, {"max_tokens": 900}, {"recent_k": 15}, {"max_tokens": 1}):
         hot_window.window_drop(tenant_id=tenant.pk, conversation_id="branch")
         assert_context_matches(api, fork, **query)
+
+
+def test_a_hot_context_longer_than_its_window_reads_redis_once(api, tenant, round_trips, django_assert_num_queries, request):
+    """Past the window (64 items) the context needs the row and the rows before the window: two queries, and the
+    window read with the header is carried to the tail read; the header is rewritten only when it changes."""
+    conversation = conversation_build(tenant=tenant, conversation_id="long", n=1000)
+    conversation_state(conversation, "hot")
+    first = api.get("/v1/sessions/long/context")  # the API key cached, the header written
+    before = round_trips["count"]
+    with django_assert_num_queries(2):
+        again = api.get("/v1/sessions/long/context")
+    assert again.content == first.content and again.json()["truncated"]["items"] > 800
+    if not request.config.getoption("--redis-cluster"):
+        assert round_trips["count"] - before == 2  # the key; window + header
+    hot_window.window_drop(tenant_id=tenant.pk, conversation_id="long")
+    assert api.get("/v1/sessions/long/context").content == first.content
+    assert_context_matches(api, conversation)
