@@ -28,18 +28,16 @@ _SEGMENT_COLUMNS = ("id", "conversation_id", "first_seq", "last_seq", "item_coun
                     "storage_name", "payload")
 
 
-def _path_segments(path, upto_seq: int, after_seq: int = 0, before_seq: int | None = None, *, payload: bool = True,
+def _path_segments(path, upto_seq: int, after_seq: int = 0, before_seq: int | None = None, *,
                    first_after: int | None = None, descending: bool = False,
                    limit: int | None = None) -> list[tuple[ArchiveSegment, int | None, int]]:
     """(segment, its code table's id, the seq limit) of the segments of ``path`` holding seqs in (after_seq, upto_seq]
-    (below ``before_seq``, starting after ``first_after``), by first seq (descending: newest first), at most ``limit``.
-    Without ``payload`` the listing reads no segment bytes (metadata only); ``_payload_fill`` then reads one
-    segment's bytes before it is decoded."""
+    (below ``before_seq``, starting after ``first_after``), by first seq (descending: newest first), at most ``limit``,
+    with their bytes (bytea) or storage names: one query."""
     limits = {pk: upto_seq if upto is None else min(upto, upto_seq) for pk, upto in path}
     if not limits:
         return []
-    names = _SEGMENT_COLUMNS if payload else _SEGMENT_COLUMNS[:-1]
-    columns = ", ".join(f"s.{column}" for column in names)
+    columns = ", ".join(f"s.{column}" for column in _SEGMENT_COLUMNS)
     where, params = "s.last_seq > %s", [list(limits), list(limits.values()), after_seq]
     for clause, value in (("s.first_seq < %s", before_seq), ("s.first_seq > %s", first_after)):
         if value is not None:
@@ -56,16 +54,9 @@ def _path_segments(path, upto_seq: int, after_seq: int = 0, before_seq: int | No
         rows = cursor.fetchall()
     found = []
     for row in rows:
-        segment = ArchiveSegment(**dict(zip(names, row[:-1])))
+        segment = ArchiveSegment(**dict(zip(_SEGMENT_COLUMNS, row[:-1])))
         found.append((segment, row[-1], limits[segment.conversation_id]))
     return found
-
-
-def _payload_fill(segment: ArchiveSegment) -> ArchiveSegment:
-    """Read the bytes of a segment listed without them (bytea only; a Storage backend is read by name)."""
-    if not segment.storage_name:
-        segment.payload = ArchiveSegment.objects.filter(pk=segment.pk).values_list("payload", flat=True).first()
-    return segment
 
 
 def segment_entries(path, upto_seq: int, after_seq: int = 0) -> list[Entry]:
@@ -85,16 +76,17 @@ def segment_page(path, *, upto_seq: int, limit: int, after_seq: int = 0, before_
                  descending: bool = False):
     """Up to ``limit`` archived entries of ``path`` with after_seq < seq <= upto_seq and seq < before_seq, oldest
     first (newest first when ``descending``), as an iterator that lists segments a few at a time (keyset on
-    first seq) and decodes one at a time: a page decodes only the segments holding it, never the whole history.
+    first seq, their bytes in the same query: one query per batch, not one per segment) and decodes one at a time:
+    a page decodes only the segments holding it, never the whole history.
 
     Raises ArchiveCorrupt when a segment it needs is damaged.
     """
     found, batch, first_after, first_before = 0, 2, None, before_seq
     while True:
-        spans = _path_segments(path, upto_seq, after_seq, first_before, payload=False, first_after=first_after,
-                               descending=descending, limit=batch)
+        spans = _path_segments(path, upto_seq, after_seq, first_before, first_after=first_after, descending=descending,
+                               limit=batch)
         for segment, table_uid, seq_limit in spans:
-            raw = segment_raw(_payload_fill(segment), table_uid=table_uid)
+            raw = segment_raw(segment, table_uid=table_uid)
             entries = [Entry(seq, tokens, text) for seq, tokens, text in payload.unpack_entries(raw)
                        if after_seq < seq <= seq_limit and (before_seq is None or seq < before_seq)]
             for entry in reversed(entries) if descending else entries:

@@ -83,8 +83,11 @@ def cursor_seq(conversation: Conversation, item_id: str) -> int:
 def context_tail(conversation: Conversation, *, upto_seq: int, after_seq: int = 0,
                  newest: list[Entry] = ()) -> Iterator[Entry]:
     """The context's entries with after_seq < seq <= upto_seq, newest first, read lazily: ``newest`` (entries the
-    caller already holds, e.g. from the hot window: a contiguous newest part, newest first) then keyset pages of
-    rows merged with archived items segment by segment. The consumer stops when it has enough."""
+    caller already holds, e.g. from the hot window: a contiguous newest part, newest first) then steps over seq
+    ranges of ``TAIL_PAGE`` seqs (then doubled), rows merged with the archived items of the same range. Each step
+    bounds seq on both sides, so it reads at most its range's rows whatever plan Postgres picks (with only an
+    upper bound, stale statistics on a fast-growing conversation made it a bitmap scan of every older row, then a
+    sort). The consumer stops when it has enough."""
     below = upto_seq + 1
     for entry in newest:
         if after_seq < entry.seq < below:
@@ -93,17 +96,15 @@ def context_tail(conversation: Conversation, *, upto_seq: int, after_seq: int = 
     archived = has_archive(conversation)
     path = [(pk, upto) for pk, upto in conversation.path()]
     size = TAIL_PAGE
-    while True:
-        rows = rows_page(path, upto_seq=upto_seq, limit=size, after_seq=after_seq, before_seq=below, descending=True)
-        older = rows[-1].seq if len(rows) == size else after_seq  # rows below this seq are not read yet
+    while below - 1 > after_seq:
+        older = max(after_seq, below - 1 - size)  # this step reads seqs older < seq < below: at most ``size`` of them
+        rows = rows_page(path, upto_seq=upto_seq, limit=size, after_seq=older, before_seq=below, descending=True)
         if archived:
             tail = segment_page(path, upto_seq=upto_seq, limit=10**9, after_seq=older, before_seq=below, descending=True)
             yield from heapq.merge(rows, tail, key=lambda e: -e.seq)
         else:
             yield from rows
-        if older <= after_seq:
-            return
-        below, size = older, size * 2
+        below, size = older + 1, size * 2
 
 
 def context_first_seq(conversation: Conversation) -> int | None:

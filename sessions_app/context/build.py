@@ -108,7 +108,7 @@ def _tail_read(tenant, target: ContextTarget, request: ContextRequest, after_seq
     room = verbatim_room(max_tokens=request.max_tokens, encoding=tenant.encoding, instructions=request.instructions,
                          summary=target.summary)
     need_user = request.recall_k > 0 and not request.query
-    newest = _window_newest(tenant, conversation, after_seq, upto_seq)
+    newest = _window_newest(tenant, conversation, after_seq, upto_seq, target.seen)
     tail, total = [], 0
     for entry in context_tail(conversation, upto_seq=upto_seq, after_seq=after_seq, newest=newest):
         tail.append(entry)
@@ -122,14 +122,16 @@ def _tail_read(tenant, target: ContextTarget, request: ContextRequest, after_seq
             hot_window.window_fill(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, version=conversation.version,
                                    last_seq=conversation.last_seq, window_size=tenant.window_size, entries=entries)
         return entries, None
-    _window_keep(tenant, conversation, tail, upto_seq, after_seq)
+    if not newest:  # a window read whole at this version is already what the refill would write
+        _window_keep(tenant, conversation, tail, upto_seq, after_seq)
     return tail[::-1], _skipped(conversation, after_seq, upto_seq, tail)
 
 
-def _window_newest(tenant, conversation, after_seq: int, upto_seq: int) -> list[Entry]:
-    """The hot window's entries in (after_seq, upto_seq], newest first, when it is complete at this version."""
+def _window_newest(tenant, conversation, after_seq: int, upto_seq: int, seen=None) -> list[Entry]:
+    """The hot window's entries in (after_seq, upto_seq], newest first, when it is complete at this version
+    (``seen``: the window already read in this request, else one read)."""
     try:
-        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
+        window = seen or hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
     except RedisUnavailable:
         return []
     if window is None or window.version != conversation.version or window.last_seq < upto_seq:
@@ -179,7 +181,8 @@ def _remember_header(tenant, conversation, target: ContextTarget) -> None:
         summary_upto=latest.upto_seq if latest else -1, summary_tokens=latest.tokens if latest else 0,
         summary_text=latest.text if latest else "",
     )
-    header_store(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, header=header)
+    if header != target.header:  # the one read with the window this request is still there and the same
+        header_store(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, header=header)
 
 
 def fingerprint_remember(conversation, value: str) -> bool:

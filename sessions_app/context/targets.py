@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection
 
 from archive_app.models import ArchiveSegment, Summary
-from cache_app.context_cache import read_with_window
+from cache_app.context_cache import Header, read_with_window
 from cache_app.hot_window import Window
 from cache_app.redis_client import RedisUnavailable
 from convostore.errors import NotFound
@@ -56,6 +56,8 @@ class ContextTarget:
     response_id: str | None = None
     window: Window | None = None  # the hot window already read (cached path)
     cacheable: bool = False  # a root conversation whose chosen summary is its latest (or it has none)
+    seen: Window | None = None  # a window read before the row, shorter than the context: its newest entries
+    header: Header | None = None  # the context header read with ``seen`` (rewritten only when it changes)
 
 
 def context_target(*, tenant, conversation_id: str | None = None, response_id: str | None = None) -> ContextTarget:
@@ -88,7 +90,12 @@ def context_target(*, tenant, conversation_id: str | None = None, response_id: s
 
 def context_target_hot(*, tenant, conversation_id: str, upto_seq: int | None = None,
                        response_id: str | None = None) -> ContextTarget | None:
-    """The target from Redis alone (window + context header), or None when Postgres must answer."""
+    """The target from Redis alone (window + context header); when the window is there but shorter than the
+    context, the row from Postgres (``context_target``) with that window carried along, so the tail read does not
+    read it again; None when Postgres must answer alone.
+
+    Raises NotFound (404) only if the conversation was deleted since its window was read.
+    """
     try:
         window, header = read_with_window(tenant_id=tenant.pk, conversation_id=conversation_id)
     except RedisUnavailable:
@@ -104,7 +111,10 @@ def context_target_hot(*, tenant, conversation_id: str, upto_seq: int | None = N
             return None  # the latest summary is too recent here; an older one may apply: ask Postgres
         summary = SummaryPart(header.summary_upto, header.summary_text, header.summary_tokens)
     if not window.holds(summary.upto_seq if summary else 0, upto):
-        return None
+        found = context_target(tenant=tenant, **({"response_id": response_id} if response_id else {"conversation_id": conversation_id}))
+        if found.conversation.conversation_id != conversation_id:
+            return found  # a response index older than a move of its response: the window is another's
+        return replace(found, seen=window, header=header)
     conversation = Conversation(
         pk=header.pk, tenant_id=tenant.pk, conversation_id=conversation_id, version=window.version,
         last_seq=window.last_seq, lineage=[], prefix_fingerprint=header.fingerprint,

@@ -16,6 +16,7 @@ from archive_app import selectors as archive_selectors
 from archive_app.models import ArchiveSegment, Summary
 from bench.builders import conversation_build, conversation_state, turn
 from cache_app import hot_window
+from sessions_app import keyset
 from sessions_app.context.assembly import SummaryPart, assemble
 from sessions_app.lifecycle.archive import conversation_archive
 from sessions_app.models import Conversation, Item, Response
@@ -23,6 +24,7 @@ from sessions_app.selectors import context_entries
 from sessions_app.services import conversation_append, item_delete
 
 from .test_item_groups import conversations
+from .test_query_counts import round_trips  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +116,10 @@ def test_a_budgeted_context_of_a_10000_item_conversation_reads_the_tail_only(api
     body = response.json()
     assert response.status_code == 200 and body["truncated"]["items"] > 9000
     assert counter.queries <= 6 and counter.rows <= 600, counter.sql
+    # Each step of the tail bounds seq on both sides: a plan chosen on stale statistics (this conversation was
+    # written in one transaction, never analysed) cannot turn it into a scan of every older row.
+    steps = [sql for sql in counter.sql if sql.lstrip().startswith('SELECT "sessions_app_item"."seq"')]
+    assert steps and all('"seq" > ' in sql and '"seq" < ' in sql for sql in steps), steps
 
 
 def naive_context(conversation, *, max_tokens=None, recent_k=None):
@@ -194,13 +200,21 @@ def scenarios(draw):
         "redis": draw(st.sampled_from(["window", "dropped"])),
         "max_tokens": draw(st.integers(1, 400)),
         "recent_k": draw(st.one_of(st.none(), st.integers(0, 12))),
+        "tail_page": draw(st.sampled_from([1, 2, 5, keyset.TAIL_PAGE])),
     }
 
 
 @hsettings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenario=scenarios())
 def test_contexts_and_pages_equal_the_naive_reference_on_random_conversations(api, tenant, settings, scenario):
-    """Random item groups, deletes, a summary, archived segments (3 items each) and a lost window."""
+    """Random item groups, deletes, a summary, archived segments (3 items each), a lost window, and the tail read
+    in steps of a few seqs (ranges that are empty, cut an item group or a segment, or hold only deleted seqs)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keyset, "TAIL_PAGE", scenario["tail_page"])
+        _random_scenario(api, tenant, settings, scenario)
+
+
+def _random_scenario(api, tenant, settings, scenario):
     settings.CONVOSTORE = {**settings.CONVOSTORE, "SEGMENT_MAX_ITEMS": 3, "ARCHIVE_MIN_ITEMS": 1}
     tenant.window_size = 4
     tenant.save(update_fields=["window_size"])
@@ -223,3 +237,42 @@ def test_contexts_and_pages_equal_the_naive_reference_on_random_conversations(ap
     expected = [json.loads(e.raw)["id"] for e in context_entries(conversation, conversation.last_seq)]
     assert pages(api, conversation_id, "asc", 2) == expected
     assert pages(api, conversation_id, "desc", 3, base="/v1/conversations") == expected[::-1]
+
+
+@pytest.mark.parametrize("tail_page", [1, 3])
+def test_a_fork_read_in_small_tail_steps_equals_the_naive_reference(api, tenant, settings, monkeypatch, tail_page):
+    """A fork's context crosses its parent's archived and live items and its own, step by step over seq ranges."""
+    settings.CONVOSTORE = {**settings.CONVOSTORE, "SEGMENT_MAX_ITEMS": 3, "ARCHIVE_MIN_ITEMS": 1}
+    monkeypatch.setattr(keyset, "TAIL_PAGE", tail_page)
+    tenant.window_size = 4
+    tenant.save(update_fields=["window_size"])
+    stored = api.post("/v1/sessions/responses", {"conversation_id": "trunk", "input": [turn(i) for i in range(20)],
+                                                 "output": [turn(20)]}, format="json").json()
+    api.post("/v1/sessions/trunk/append", {"items": [turn(i) for i in range(21, 30)]}, format="json")
+    conversation_archive(conversation=Conversation.objects.get(tenant=tenant, conversation_id="trunk"), keep_window=True)
+    item_delete(tenant=tenant, conversation_id="trunk", item_id=turn(12)["id"])
+    branch = api.post("/v1/sessions/responses", {"previous_response_id": stored["response_id"], "conversation_id": "branch",
+                                                 "input": [turn(i) for i in range(40, 52)]}, format="json")
+    assert branch.status_code == 201, branch.content
+    fork = Conversation.objects.get(tenant=tenant, conversation_id="branch")
+    assert fork.lineage
+    for query in ({}, {"max_tokens": 300}, {"max_tokens": 900}, {"recent_k": 15}, {"max_tokens": 1}):
+        hot_window.window_drop(tenant_id=tenant.pk, conversation_id="branch")
+        assert_context_matches(api, fork, **query)
+
+
+def test_a_hot_context_longer_than_its_window_reads_redis_once(api, tenant, round_trips, django_assert_num_queries, request):
+    """Past the window (64 items) the context needs the row and the rows before the window: two queries, and the
+    window read with the header is carried to the tail read; the header is rewritten only when it changes."""
+    conversation = conversation_build(tenant=tenant, conversation_id="long", n=1000)
+    conversation_state(conversation, "hot")
+    first = api.get("/v1/sessions/long/context")  # the API key cached, the header written
+    before = round_trips["count"]
+    with django_assert_num_queries(2):
+        again = api.get("/v1/sessions/long/context")
+    assert again.content == first.content and again.json()["truncated"]["items"] > 800
+    if not request.config.getoption("--redis-cluster"):
+        assert round_trips["count"] - before == 2  # the key; window + header
+    hot_window.window_drop(tenant_id=tenant.pk, conversation_id="long")
+    assert api.get("/v1/sessions/long/context").content == first.content
+    assert_context_matches(api, conversation)
