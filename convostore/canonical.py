@@ -134,7 +134,9 @@ def encode_item(item: dict, param: str) -> tuple[str, int]:
     except ValueError:
         check_text(item, param)  # names the fault
         raise
-    if "\\u0000" in raw:  # a NUL, or a string holding the six characters \u0000 (escaped as \\u0000)
+    # The canonical text escapes a NUL as \u0000 (a string holding those six characters gives \\u0000, hence the
+    # walk to tell). A one-character search is a memchr; the six-character one costs ~0.5 ms per MiB.
+    if "\\" in raw and "\\u0000" in raw:
         check_text(item, param)
     if size > settings.CONVOSTORE_MAX_ITEM_BYTES:
         raise PayloadTooLarge(
