@@ -10,6 +10,7 @@ Idempotency-Key. This module is the ground floor: it imports nothing from the ap
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Generic, TypeVar
@@ -172,14 +173,23 @@ class Endpoints(Generic[T]):
 
 
 class _Policy:
+    """What the sync and async clients share: the request of a call, the retry decision, the answer."""
+
     def __init__(self, base_url: str, api_key: str, max_retries: int):
         self.base_url, self.max_retries = base_url.rstrip("/"), max_retries
         self.headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
 
-    def again(self, call: Call, attempt: int, response: httpx.Response | None) -> float | None:
-        """Seconds to wait before repeating ``call``, or None to give up."""
+    def request_of(self, call: Call) -> dict:
+        """httpx ``request()`` keyword arguments for ``call``."""
+        return {"method": call.method, "url": self.base_url + call.path, "params": call.params or None, "json": call.json,
+                "headers": {**self.headers, **call.headers}}
+
+    def again(self, call: Call, attempt: int, outcome: httpx.Response | httpx.TransportError) -> float | None:
+        """Seconds to wait before repeating ``call`` after ``outcome`` (a response or a transport error), or None to
+        give up (a success, an error that is not retried, or no retries left)."""
         if not call.retryable or attempt >= self.max_retries:
             return None
+        response = outcome if isinstance(outcome, httpx.Response) else None
         if response is not None and response.status_code not in RETRY_STATUSES:
             return None
         after = response.headers.get("Retry-After") if response is not None else None
@@ -188,10 +198,13 @@ class _Policy:
         return min(0.25 * 2 ** attempt, 8.0)
 
 
-def _answer(response: httpx.Response) -> dict:
-    if response.status_code >= 400:
-        raise error_of(response)
-    return response.json() if response.content else {}
+def _answer(outcome: httpx.Response | httpx.TransportError) -> dict:
+    """The JSON body of a success; raises the typed error of an error answer, ConnectionFailed for a transport error."""
+    if isinstance(outcome, httpx.TransportError):
+        raise ConnectionFailed(f"ConvoStore could not be reached: {outcome}") from outcome
+    if outcome.status_code >= 400:
+        raise error_of(outcome)
+    return outcome.json() if outcome.content else {}
 
 
 class Client(Endpoints[dict], _Policy):
@@ -203,21 +216,15 @@ class Client(Endpoints[dict], _Policy):
         self.sleep, self.http = sleep, http or httpx.Client(timeout=timeout)
 
     def _send(self, call: Call) -> dict:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             try:
-                response = self.http.request(call.method, self.base_url + call.path, params=call.params or None, json=call.json,
-                                             headers={**self.headers, **call.headers})
+                outcome = self.http.request(**self.request_of(call))
             except httpx.TransportError as exc:
-                wait = self.again(call, attempt, None)
-                if wait is None:
-                    raise ConnectionFailed(f"ConvoStore could not be reached: {exc}") from exc
-            else:
-                wait = self.again(call, attempt, response) if response.status_code >= 400 else None
-                if wait is None:
-                    return _answer(response)
+                outcome = exc
+            wait = self.again(call, attempt, outcome)
+            if wait is None:
+                return _answer(outcome)
             self.sleep(wait)
-            attempt += 1
 
     def close(self) -> None:
         self.http.close()
@@ -238,21 +245,16 @@ class AsyncClient(Endpoints[Awaitable[dict]], _Policy):
         self.sleep, self.http = sleep, http or httpx.AsyncClient(timeout=timeout)
 
     async def _send(self, call: Call) -> dict:
-        attempt = 0
-        while True:
+        # The sync loop, awaited: the policy, the request and the answer are _Policy's and _answer's.
+        for attempt in itertools.count():
             try:
-                response = await self.http.request(call.method, self.base_url + call.path, params=call.params or None,
-                                                   json=call.json, headers={**self.headers, **call.headers})
+                outcome = await self.http.request(**self.request_of(call))
             except httpx.TransportError as exc:
-                wait = self.again(call, attempt, None)
-                if wait is None:
-                    raise ConnectionFailed(f"ConvoStore could not be reached: {exc}") from exc
-            else:
-                wait = self.again(call, attempt, response) if response.status_code >= 400 else None
-                if wait is None:
-                    return _answer(response)
+                outcome = exc
+            wait = self.again(call, attempt, outcome)
+            if wait is None:
+                return _answer(outcome)
             await self.sleep(wait)
-            attempt += 1
 
     async def aclose(self) -> None:
         await self.http.aclose()

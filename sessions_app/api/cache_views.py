@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 
 from cache_app import embedding_cache, semantic_purge
 from cache_app.redis_client import RedisUnavailable
-from convostore import canonical
 from convostore.errors import NotFound, ServiceUnavailable, ValidationFailed
 
 from ..services import caches
@@ -21,7 +20,7 @@ from . import cache_serializers as s
 def _input(serializer_class, request):
     if not isinstance(request.data, dict):
         raise ValidationFailed("The request body must be a JSON object.", code="invalid_type")
-    canonical.check_text(request.data, None)
+    # NUL, lone surrogates and non-finite numbers were refused by the parser (convostore.parsers), with their path.
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -44,7 +43,7 @@ def _floats(vector) -> list[float]:
 def _embedding_key(key: str) -> str:
     if not 1 <= len(key) <= 512:
         raise ValidationFailed("Embedding keys are 1 to 512 characters.", param="key", code="invalid_value")
-    canonical.check_text(key, "key")
+    # NUL and lone surrogates: refused at the edge (convostore.edge), as for every path parameter.
     return key
 
 

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
-from convostore import canonical, edge
+from convostore import edge
 from convostore.errors import ValidationFailed
 
 METADATA_MAX_KEYS = 16
@@ -82,18 +82,15 @@ class MetadataField(serializers.DictField):
 
 
 class InputSerializer(serializers.Serializer):
-    """Base of every body serializer: the body must be a JSON object whose strings hold no NUL or lone surrogate."""
+    """Base of every body serializer: the body must be a JSON object.
+
+    Its strings and numbers are not walked again here: convostore.parsers.StrictJSONParser, which every body
+    passes, refused NUL, lone surrogates and non-finite numbers at any depth, naming the JSON path.
+    """
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise ValidationFailed("The request body must be a JSON object.", code="invalid_type")
-        for key, value in data.items():
-            canonical.check_text(key, None)
-            if isinstance(value, list):
-                for index, element in enumerate(value):
-                    canonical.check_text(element, f"{key}[{index}]")
-            else:
-                canonical.check_text(value, key)
         return super().to_internal_value(data)
 
 

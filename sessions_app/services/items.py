@@ -26,7 +26,8 @@ class PreparedItem:
 def prepare_items(items, *, encoding: str, param: str = "items") -> list[PreparedItem]:
     """Validate and canonicalise items before any row is touched (bad input changes nothing).
 
-    Raises ValidationFailed (400) naming ``param[index]`` for a bad item, PayloadTooLarge (413) past
+    Raises ValidationFailed (400) naming ``param[index]`` for a bad item (NUL, lone surrogates and non-finite
+    numbers included, so items from an upstream get the checks a request body got in its parser), PayloadTooLarge (413) past
     CONVOSTORE_MAX_ITEM_BYTES, and ``too_many_items`` past CONVOSTORE_MAX_ITEMS_PER_APPEND.
     """
     limit = settings.CONVOSTORE_MAX_ITEMS_PER_APPEND
@@ -42,10 +43,8 @@ def prepare_items(items, *, encoding: str, param: str = "items") -> list[Prepare
         if normalised["id"] in seen:
             raise ValidationFailed("Item ids must be unique.", param=f"{where}.id", code="duplicate_item_id")
         seen.add(normalised["id"])
-        raw = canonical.encode_item(normalised, where)
-        prepared.append(PreparedItem(
-            normalised, raw, tokens.count_item(normalised, encoding=encoding), client_id, len(raw.encode("utf-8"))
-        ))
+        raw, size = canonical.encode_item(normalised, where)
+        prepared.append(PreparedItem(normalised, raw, tokens.count_item(normalised, encoding=encoding), client_id, size))
     return prepared
 
 

@@ -103,3 +103,29 @@ def test_retries_only_idempotent_calls_or_keyed_writes(unavailable):
     assert waits == [0.25, 0.5] * 4  # backoff doubles; sleep is injected, nothing waits here
     with pytest.raises(cs.ConnectionFailed):
         cs.Client("http://127.0.0.1:9", "k", max_retries=1, sleep=waits.append).get("c")
+
+
+def test_the_async_client_retries_as_the_sync_one(unavailable):
+    waits = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    async def attempts_of(call) -> int:
+        unavailable.hits = 0
+        with pytest.raises(cs.ServerError) as failed:
+            await call()
+        assert failed.value.status == 503
+        return unavailable.hits
+
+    async def scenario():
+        async with cs.AsyncClient(f"http://127.0.0.1:{unavailable.server_address[1]}", "k", max_retries=2, sleep=sleep) as native:
+            assert await attempts_of(lambda: native.get("c")) == 3
+            assert await attempts_of(lambda: native.append("c", [{}])) == 1
+            assert await attempts_of(lambda: native.append("c", [{}], idempotency_key="x")) == 3
+        async with cs.AsyncClient("http://127.0.0.1:9", "k", max_retries=1, sleep=sleep) as down:
+            with pytest.raises(cs.ConnectionFailed):
+                await down.get("c")
+
+    asyncio.run(scenario())
+    assert waits == [0.25, 0.5, 0.25, 0.5, 0.25]
