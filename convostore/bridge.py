@@ -9,9 +9,14 @@ from tempfile import SpooledTemporaryFile
 
 from asgiref.wsgi import WsgiToAsgiInstance
 
+from convostore.memory import release_memory
+
 logger = logging.getLogger(__name__)
 
 SPOOL_BYTES = 1024 * 1024  # a body past this waits in a temporary file, not in memory
+# After a request whose body passed this, the pool thread that ran it frees cycles and trims the heap
+# (convostore.memory.release_memory) once the answer is written: RSS returns to near its level before.
+RELEASE_AFTER_BYTES = SPOOL_BYTES
 _TOO_LARGE = (b'{"error": {"message": "Request body too large.", "type": "invalid_request_error", "param": null, '
               b'"code": "payload_too_large"}}')
 _TOO_SLOW = (b'{"error": {"message": "The request body did not arrive in time.", "type": "invalid_request_error", '
@@ -27,10 +32,11 @@ class BufferedWSGI:
 
     The event loop reads the whole request body first (at most max_body_bytes, within body_timeout
     seconds: else 413 or 408 JSON without calling the app), then one pool thread runs the app and renders a
-    non-streaming answer to bytes; the event loop writes it. A streaming answer is pulled one chunk at a
-    time on the pool and each chunk is written by the event loop: a reader that accepts nothing for
-    send_timeout seconds is dropped. So a client that trickles its headers (the server's business) or its
-    body, or stops reading, holds no pool thread. Request headers whose name contains "_" are dropped (they
+    non-streaming answer to bytes; the event loop writes it. After a body of more than RELEASE_AFTER_BYTES
+    a pool thread returns the request's memory to the OS (convostore.memory.release_memory). A streaming
+    answer is pulled one chunk at a time on the pool and each chunk is written by the event loop: a reader
+    that accepts nothing for send_timeout seconds is dropped. So a client that trickles its headers (the
+    server's business) or its body, or stops reading, holds no pool thread. Request headers whose name contains "_" are dropped (they
     would alias the "-" spelling in environ). Lifespan events are acknowledged; other scopes are refused.
     """
 
@@ -60,8 +66,11 @@ class BufferedWSGI:
                 return
             if not complete:
                 return await self._answer(send, 413, _TOO_LARGE)
+            received = body.tell()
             body.seek(0)
             await self._respond(scope, body, send)
+        if received > RELEASE_AFTER_BYTES:
+            await asyncio.get_running_loop().run_in_executor(self.pool, release_memory)
 
     async def _respond(self, scope, body, send) -> None:
         loop = asyncio.get_running_loop()
