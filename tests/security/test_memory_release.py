@@ -52,6 +52,23 @@ def test_a_small_body_costs_no_collection(full_collections):
     assert sent[0]["status"] == 200 and full_collections == []
 
 
+@pytest.mark.parametrize("size, called", [(bridge_module.RELEASE_AFTER_BYTES + 1, True), (100, False)])
+def test_after_a_large_request_the_thread_that_ran_it_drops_its_connections(size, called):
+    """convostore-serve passes django.db.connections.close_all: libpq keeps a connection's buffers at the size
+    of its largest statement, and Django's connections are per thread, so the hook runs on the serving thread."""
+    served, hooked = [], []
+
+    def app(environ, start_response):
+        served.append(threading.get_ident())
+        environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    sent = call(bridge(app, max_body_bytes=4 * 1024 * 1024, after_large_request=lambda: hooked.append(threading.get_ident())),
+                [{"type": "http.request", "body": b"x" * size}])
+    assert sent[0]["status"] == 200 and hooked == (served if called else [])
+
+
 def _rss_mb() -> float:
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
