@@ -36,11 +36,12 @@ class BufferedWSGI:
     non-streaming answer to bytes; the event loop writes it. After a body of more than RELEASE_AFTER_BYTES
     the thread that ran it calls after_large_request (convostore-serve: close its Postgres connections, whose
     client buffers keep the size of the largest statement) and a pool thread returns the request's memory
-    to the OS (convostore.memory.release_memory) once the answer is written. A streaming
-    answer is pulled one chunk at a time on the pool and each chunk is written by the event loop: a reader
-    that accepts nothing for send_timeout seconds is dropped. So a client that trickles its headers (the
-    server's business) or its body, or stops reading, holds no pool thread. Request headers whose name contains "_" are dropped (they
-    would alias the "-" spelling in environ). Lifespan events are acknowledged; other scopes are refused.
+    to the OS (convostore.memory.release_memory) once the answer is written. A streaming answer is pulled
+    one chunk at a time on the pool and each chunk is written by the event loop: a reader that accepts
+    nothing for send_timeout seconds is dropped. So a client that trickles its headers (the server's
+    business) or its body, or stops reading, holds no pool thread. Request headers whose name contains "_"
+    are dropped (they would alias the "-" spelling in environ). Lifespan events are acknowledged; other
+    scopes are refused.
     """
 
     def __init__(self, wsgi_app, *, threads: int, max_body_bytes: int, body_timeout: float, send_timeout: float,

@@ -64,8 +64,8 @@ def test_after_a_large_request_the_thread_that_ran_it_drops_its_connections(size
         start_response("200 OK", [])
         return [b"{}"]
 
-    sent = call(bridge(app, max_body_bytes=4 * 1024 * 1024, after_large_request=lambda: hooked.append(threading.get_ident())),
-                [{"type": "http.request", "body": b"x" * size}])
+    app = bridge(app, max_body_bytes=4 * 1024 * 1024, after_large_request=lambda: hooked.append(threading.get_ident()))
+    sent = call(app, [{"type": "http.request", "body": b"x" * size}])
     assert sent[0]["status"] == 200 and hooked == (served if called else [])
 
 
