@@ -15,9 +15,11 @@ from convostore.memory import release_memory
 logger = logging.getLogger(__name__)
 
 SPOOL_BYTES = 1024 * 1024  # a body past this waits in a temporary file, not in memory
-# After a request whose body passed this, the pool thread that ran it frees cycles and trims the heap
-# (convostore.memory.release_memory) once the answer is written: RSS returns to near its level before.
-RELEASE_AFTER_BYTES = SPOOL_BYTES
+# After a request whose body passed this, its thread drops its connections (after_large_request) and a pool
+# thread frees cycles and trims the heap (convostore.memory.release_memory) once the answer is written: RSS
+# returns to near its level before. That costs ~60-100 ms (a full collection, a reconnect) on top of a
+# request of ~1 s at this size (bench/abuse.py); smaller requests grow a worker by tens of MB at most.
+RELEASE_AFTER_BYTES = 8 * 1024 * 1024
 _TOO_LARGE = (b'{"error": {"message": "Request body too large.", "type": "invalid_request_error", "param": null, '
               b'"code": "payload_too_large"}}')
 _TOO_SLOW = (b'{"error": {"message": "The request body did not arrive in time.", "type": "invalid_request_error", '

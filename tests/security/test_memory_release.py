@@ -37,7 +37,7 @@ def full_collections():
 
 
 def _post(body: bytes):
-    app = bridge(max_body_bytes=4 * 1024 * 1024)
+    app = bridge(max_body_bytes=2 * bridge_module.RELEASE_AFTER_BYTES)
     return call(app, [{"type": "http.request", "body": body}])
 
 
@@ -64,7 +64,8 @@ def test_after_a_large_request_the_thread_that_ran_it_drops_its_connections(size
         start_response("200 OK", [])
         return [b"{}"]
 
-    app = bridge(app, max_body_bytes=4 * 1024 * 1024, after_large_request=lambda: hooked.append(threading.get_ident()))
+    app = bridge(app, max_body_bytes=2 * bridge_module.RELEASE_AFTER_BYTES,
+                 after_large_request=lambda: hooked.append(threading.get_ident()))
     sent = call(app, [{"type": "http.request", "body": b"x" * size}])
     assert sent[0]["status"] == 200 and hooked == (served if called else [])
 
