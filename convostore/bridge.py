@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 
 from asgiref.wsgi import WsgiToAsgiInstance
 
+from convostore.memory import release_memory
+
 logger = logging.getLogger(__name__)
 
 SPOOL_BYTES = 1024 * 1024  # a body past this waits in a temporary file, not in memory
+# After a request whose body passed this, its thread drops its connections (after_large_request) and a pool
+# thread frees cycles and trims the heap (convostore.memory.release_memory) once the answer is written: RSS
+# returns to near its level before. That costs ~60-100 ms (a full collection, a reconnect) on top of a
+# request of ~1 s at this size (bench/abuse.py); smaller requests grow a worker by tens of MB at most.
+RELEASE_AFTER_BYTES = 8 * 1024 * 1024
 _TOO_LARGE = (b'{"error": {"message": "Request body too large.", "type": "invalid_request_error", "param": null, '
               b'"code": "payload_too_large"}}')
 _TOO_SLOW = (b'{"error": {"message": "The request body did not arrive in time.", "type": "invalid_request_error", '
@@ -27,15 +35,21 @@ class BufferedWSGI:
 
     The event loop reads the whole request body first (at most max_body_bytes, within body_timeout
     seconds: else 413 or 408 JSON without calling the app), then one pool thread runs the app and renders a
-    non-streaming answer to bytes; the event loop writes it. A streaming answer is pulled one chunk at a
-    time on the pool and each chunk is written by the event loop: a reader that accepts nothing for
-    send_timeout seconds is dropped. So a client that trickles its headers (the server's business) or its
-    body, or stops reading, holds no pool thread. Request headers whose name contains "_" are dropped (they
-    would alias the "-" spelling in environ). Lifespan events are acknowledged; other scopes are refused.
+    non-streaming answer to bytes; the event loop writes it. After a body of more than RELEASE_AFTER_BYTES
+    the thread that ran it calls after_large_request (convostore-serve: close its Postgres connections, whose
+    client buffers keep the size of the largest statement) and a pool thread returns the request's memory
+    to the OS (convostore.memory.release_memory) once the answer is written. A streaming answer is pulled
+    one chunk at a time on the pool and each chunk is written by the event loop: a reader that accepts
+    nothing for send_timeout seconds is dropped. So a client that trickles its headers (the server's
+    business) or its body, or stops reading, holds no pool thread. Request headers whose name contains "_"
+    are dropped (they would alias the "-" spelling in environ). Lifespan events are acknowledged; other
+    scopes are refused.
     """
 
-    def __init__(self, wsgi_app, *, threads: int, max_body_bytes: int, body_timeout: float, send_timeout: float):
+    def __init__(self, wsgi_app, *, threads: int, max_body_bytes: int, body_timeout: float, send_timeout: float,
+                 after_large_request: Callable[[], object] | None = None):
         self.app = wsgi_app
+        self.after_large_request = after_large_request
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
@@ -60,12 +74,15 @@ class BufferedWSGI:
                 return
             if not complete:
                 return await self._answer(send, 413, _TOO_LARGE)
+            received = body.tell()
             body.seek(0)
-            await self._respond(scope, body, send)
+            await self._respond(scope, body, send, large=received > RELEASE_AFTER_BYTES)
+        if received > RELEASE_AFTER_BYTES:
+            await asyncio.get_running_loop().run_in_executor(self.pool, release_memory)
 
-    async def _respond(self, scope, body, send) -> None:
+    async def _respond(self, scope, body, send, *, large: bool) -> None:
         loop = asyncio.get_running_loop()
-        status, headers, content, streaming = await loop.run_in_executor(self.pool, self._run_app, scope, body)
+        status, headers, content, streaming = await loop.run_in_executor(self.pool, self._run_app, scope, body, large)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if streaming is None:
             await send({"type": "http.response.body", "body": content})
@@ -90,8 +107,9 @@ class BufferedWSGI:
             if not message.get("more_body"):
                 return True
 
-    def _run_app(self, scope, body):
-        """On a pool thread: (status, ASGI headers, whole body, None), or (…, b"", the WSGI iterable) when streaming."""
+    def _run_app(self, scope, body, large: bool = False):
+        """On a pool thread: (status, ASGI headers, whole body, None), or (…, b"", the WSGI iterable) when streaming.
+        After a large request, after_large_request runs on this thread (the one whose connections served it)."""
         adapter = WsgiToAsgiInstance(self.app)
         adapter.scope = scope
         environ = adapter.build_environ(scope, body)
@@ -109,6 +127,8 @@ class BufferedWSGI:
         finally:
             if hasattr(result, "close"):
                 result.close()  # Django's request_finished: connection upkeep, on the thread that served the request
+            if large and self.after_large_request is not None:
+                self.after_large_request()
         return started["status"], started["headers"], content, None
 
     async def _stream(self, loop, send, result) -> None:

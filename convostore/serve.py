@@ -29,6 +29,7 @@ _bridge = None
 
 def _build_bridge():
     from django.conf import settings
+    from django.db import connections
 
     # lazy: importing convostore.wsgi sets Django up; only the workers may do that, never the supervisor.
     from convostore.wsgi import application as django_application
@@ -39,6 +40,9 @@ def _build_bridge():
         max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
         body_timeout=settings.CONVOSTORE["SERVE_BODY_TIMEOUT_SECONDS"],
         send_timeout=settings.CONVOSTORE["SERVE_SEND_TIMEOUT_SECONDS"],
+        # libpq keeps a connection's buffers at the size of its largest statement (a maximal append's
+        # bodies): after a large request the thread reconnects instead of holding them (docs/operations.md).
+        after_large_request=connections.close_all,
     )
 
 

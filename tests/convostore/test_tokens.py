@@ -1,6 +1,11 @@
 """Token counts come from tiktoken's own o200k/cl100k encodings, offline, and never change for fixed text."""
 
+import base64
+import json
+import random
+
 import pytest
+import regex
 
 from convostore import tokens
 from tests.bpe import FeedLog
@@ -111,9 +116,6 @@ def test_ordinary_text_is_counted_exactly_in_one_call(fed):
 
 def test_dense_text_is_sampled_then_bounded(fed):
     """base64 (~0.7 tokens per byte, ~4x prose's BPE cost): SAMPLE bytes are counted exactly, the rest as bytes."""
-    import base64
-    import random
-
     text = base64.b64encode(random.Random(1).randbytes(300_000)).decode()
     text = " ".join(text[i:i + 76] for i in range(0, len(text), 76))
     expected = _exact(text)
@@ -127,9 +129,6 @@ def test_a_stretch_without_a_safe_cut_is_bounded_not_fed_whole(fed, alphabet):
     """No space to cut at, so neither chunking nor sampling applies: base64 or random unicode of 300 000
     characters went to the BPE in one call (~5x prose's time per byte in bench/abuse.py). Past NO_CUT
     characters such a stretch counts as its UTF-8 length."""
-    import base64
-    import random
-
     rng = random.Random(7)
     if alphabet == "base64":
         text = base64.b64encode(rng.randbytes(225_000)).decode()
@@ -140,8 +139,79 @@ def test_a_stretch_without_a_safe_cut_is_bounded_not_fed_whole(fed, alphabet):
     fed[tokens.DEFAULT_ENCODING].fed.clear()
     assert tokens.count_text(text) == len(text.encode("utf-8")) >= expected
     assert sum(map(len, fed[tokens.DEFAULT_ENCODING].fed)) == 0
-    short = text[:tokens.NO_CUT]  # up to NO_CUT characters: still exact
+    short = text[:4 * tokens.PROBE]  # up to 4 * PROBE characters: still exact
     assert tokens.count_text(short) == _exact(short)
+
+
+# --- A chunk without a safe cut is probed: dense (text the vocabulary barely knows) counts as bytes. ---
+
+_ZH = "今天天气很好，我们一起去公园散步。公园里有很多人，有的在跑步，有的在下棋，还有的在唱歌。孩子们在草地上玩耍，老人们坐在长椅上聊天。"
+_JA = "今日はとても良い天気なので、友達と一緒に公園へ散歩に行きました。桜の花がきれいに咲いていて、多くの人が写真を撮っていました。"
+
+
+def _random_points(low, high, count, seed):
+    rng = random.Random(seed)
+    points = (rng.randint(low, high) for _ in range(count * 2))
+    return "".join(chr(p) for p in points if not 0xD800 <= p < 0xE000)[:count]
+
+
+# name: (text of 4 * PROBE to NO_CUT characters without a space, the largest count / exact count allowed).
+# Spaceless prose and minified JSON stay exact; dense text counts as bytes (≤ 1/DENSE = 2x over when the
+# whole is as dense as its probe); a dense head on prose is the rule's worst overcount (bytes / exact).
+CORPUS = {
+    "Chinese prose": ((_ZH * 200)[:12_000], 1.0),
+    "Japanese prose": ((_JA * 200)[:12_000], 1.0),
+    "minified JSON": (json.dumps([{"id": n, "name": f"item-{n}", "tags": ["a"], "ok": n % 2 == 0} for n in range(500)],
+                                 separators=(",", ":"))[:20_000], 1.0),
+    "random unicode": (_random_points(0xA0, 0x2FFF, 20_000, 1), 2.0),
+    "random CJK": (_random_points(0x4E00, 0x9FFF, 20_000, 2), 2.0),
+    "emoji": (_random_points(0x1F300, 0x1F64F, 20_000, 3), 2.0),
+    "random code points": (_random_points(0xA0, 0x10FFFF, 20_000, 4), 2.0),
+    "base64": (base64.b64encode(random.Random(5).randbytes(15_000)).decode(), 2.0),
+    "random unicode then Chinese prose": (_random_points(0xA0, 0x2FFF, 2_000, 6) + (_ZH * 200)[:18_000], 4.0),
+}
+
+
+@pytest.mark.parametrize("encoding", tokens.ENCODINGS)
+@pytest.mark.parametrize("name", CORPUS)
+def test_the_probe_errs_over_within_its_bound_on_a_generated_corpus(name, encoding):
+    text, bound = CORPUS[name]
+    assert " " not in text and 4 * tokens.PROBE < len(text) <= tokens.NO_CUT
+    expected = _exact(text, encoding)
+    assert expected <= tokens.count_text(text, encoding=encoding) <= bound * expected
+
+
+@pytest.mark.parametrize("name", [name for name, (_, bound) in CORPUS.items() if bound > 1])
+def test_a_dense_chunk_without_a_cut_costs_the_bpe_at_most_one_probe(fed, name):
+    """Random CJK and emoji are long runs of one class (never fed at all); the others are probed once."""
+    text = CORPUS[name][0]
+    assert tokens.count_text(text) == len(text.encode("utf-8"))
+    assert fed[tokens.DEFAULT_ENCODING].fed in ([], [text[:tokens.PROBE]])
+    short = text[:4 * tokens.PROBE]  # at the threshold: exact, unless it is a long run (LONG_RUN's rule)
+    if tokens._long_run_re(tokens.LONG_RUN).search(short) is None:
+        assert tokens.count_text(short) == _exact(short)
+
+
+@pytest.mark.parametrize("name", [name for name, (_, bound) in CORPUS.items() if bound == 1])
+def test_spaceless_prose_is_counted_exactly_after_the_probe(fed, name):
+    text = CORPUS[name][0]
+    assert tokens.count_text(text) == _exact(text)
+    assert fed[tokens.DEFAULT_ENCODING].fed[:2] == [text[:tokens.PROBE], text]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=60) | st.text(alphabet=st.sampled_from(ALPHABET), max_size=60), st.integers(2, 5))
+def test_runs_are_those_of_the_regular_expression(text, run):
+    """_runs (a numpy table of every code point) finds exactly the runs the character-class expressions find."""
+    found = sorted((m.start(), m.end()) for members in tokens._CLASSES
+                   for m in regex.finditer(f"{members}{{{run},}}", text))
+    merged = []
+    for start, end in found:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    assert tokens._runs(text, run) == merged
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
