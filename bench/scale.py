@@ -186,7 +186,7 @@ def redis_calls(calls: int) -> dict:
             semantic.cache_store(tenant_id=tenant_id, namespace=f"ns{i}", response={"a": i}, embedding=[1.0, float(i)])
 
     return {
-        "auth_with_response_index": timed(lambda: api_keys.key_entry_read(key_hash, [keys.response_index(tenant_id, "resp_bench")]), calls),
+        "auth_with_response_index": timed(lambda: api_keys.key_entry_read(key_hash, [hot_window.response_lookup_query(tenant_id=tenant_id, response_id="resp_bench")]), calls),
         "append_redis_step": timed(extend, calls),
         "resolve_window_join": timed(lambda: hot_window.window_join(tenant_id=tenant_id, conversation_id=conversation,
                                                                     upto_seq=state["version"]), calls),

@@ -13,7 +13,7 @@ import logging
 import time
 
 from . import keys
-from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run
+from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run, queries_run
 
 logger = logging.getLogger(__name__)
 
@@ -34,28 +34,27 @@ def _entry(value) -> dict | None:
     return entry
 
 
-def key_entry_read(key_hash: str, extra_keys=()) -> tuple[dict | None, list, int | None]:
-    """(cached entry or None, values of ``extra_keys``, this minute's request count or None) in one round trip.
+def key_entry_read(key_hash: str, queries=()) -> tuple[dict | None, list, int | None]:
+    """(cached entry or None, replies of each of ``queries`` (redis_client.Query), this minute's request count
+    or None) in one round trip.
 
     The count moves only when the entry exists (cache_app/lua/auth_count.lua): a key that is unknown,
     revoked or expired writes nothing to Redis. Without an entry the count is None; the caller reads
     Postgres and, for a valid key, counts the request with ``key_entry_store(…, count=True)``. When Redis
-    is unavailable the answer is ``(None, [None…], None)``.
+    is unavailable the answer is ``(None, [], None)``: no query was answered.
     """
     window = int(time.time() // RATE_WINDOW_SECONDS)
 
-    def build(pipe):
+    def count(pipe):
         evalsha(pipe, "auth_count", [keys.api_key(key_hash), keys.api_key_rate(key_hash, window)], [RATE_WINDOW_SECONDS * 2])
-        for name in extra_keys:
-            pipe.get(name)
 
     try:
         with guarded("auth_get") as client:
-            values = pipeline_run(client, build)
+            (counted,), replies = queries_run(client, queries, before=count)
     except RedisUnavailable:
-        return None, [None] * len(extra_keys), None
-    entry, count = values[0] or (None, None)
-    return _entry(entry), values[1:], count
+        return None, [], None
+    entry, count = counted or (None, None)
+    return _entry(entry), replies, count
 
 
 def key_entry_store(key_hash: str, entry: dict, *, count: bool = False) -> int | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from . import keys, lru
 from .hot_window import Window, window_parse, window_ttl
-from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run
+from .redis_client import Query, RedisUnavailable, evalsha, guarded, query_run
 
 HEADER_TTL_SECONDS = 60
 
@@ -25,17 +25,22 @@ class Header:
     summary_text: str
 
 
-def read_with_window(*, tenant_id: int, conversation_id: str) -> tuple[Window | None, Header | None]:
-    """The hot window and the header in one round trip (with the LRU touch)."""
+def context_read_query(*, tenant_id: int, conversation_id: str) -> Query:
+    """The window_read script, the header and the LRU touch."""
     window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
 
-    def build(pipe):
+    def queue(pipe):
         evalsha(pipe, "window_read", window_keys, [window_ttl()])
         pipe.hgetall(keys.context_header(tenant_id, conversation_id))
         lru.touch(pipe, tenant_id, conversation_id)
 
-    with guarded("context_read") as client:
-        result, header, _ = pipeline_run(client, build)
+    return Query(f"context_read {window_keys[0]}", queue)
+
+
+def read_with_window(*, tenant_id: int, conversation_id: str, prefetched: dict | None = None) -> tuple[Window | None, Header | None]:
+    """The hot window and the header in one round trip (with the LRU touch), or none when ``prefetched``
+    holds context_read_query's replies (read with the API key)."""
+    result, header, _ = query_run(context_read_query(tenant_id=tenant_id, conversation_id=conversation_id), prefetched)
     return window_parse(result), _header(header)
 
 

@@ -11,8 +11,9 @@ from django.conf import settings
 from convostore import metrics
 
 from . import embed_queue, keys, lru
+from .response_places import place_forget, place_remember
 from .cluster import queue_delete
-from .redis_client import RedisUnavailable, evalsha, guarded, pipeline_run, script
+from .redis_client import Query, RedisUnavailable, evalsha, guarded, pipeline_run, query_run, script
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def window_extend(
     def build(pipe):
         evalsha(pipe, "window_append", window_keys, script_args)
         for response_id, response_last_seq in responses:
+            place_remember(tenant_id, response_id, conversation_id, response_last_seq)
             pipe.set(keys.response_index(tenant_id, response_id), f"{response_last_seq}:{conversation_id}", ex=_response_ttl())
         lru.touch(pipe, tenant_id, conversation_id)
         if entries:
@@ -100,17 +102,21 @@ def window_extend(
         return pipeline_run(client, build)[0]
 
 
-def window_read(*, tenant_id: int, conversation_id: str) -> Window | None:
-    """The window and meta in one round trip (with the LRU touch), or None when absent."""
+def window_read_query(*, tenant_id: int, conversation_id: str) -> Query:
+    """The window_read script with the LRU touch; its first reply is window_read.lua's (see window_parse)."""
     window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
 
-    def build(pipe):
+    def queue(pipe):
         evalsha(pipe, "window_read", window_keys, [window_ttl()])
         lru.touch(pipe, tenant_id, conversation_id)
 
-    with guarded("window_read") as client:
-        result = pipeline_run(client, build)[0]
-    return window_parse(result)
+    return Query(f"window_read {window_keys[0]}", queue)
+
+
+def window_read(*, tenant_id: int, conversation_id: str, prefetched: dict | None = None) -> Window | None:
+    """The window and meta in one round trip (with the LRU touch), or None when absent; ``prefetched`` may
+    hold that read already (made in the API key's round trip, see sessions_app.auth)."""
+    return window_parse(query_run(window_read_query(tenant_id=tenant_id, conversation_id=conversation_id), prefetched)[0])
 
 
 def window_parse(result) -> Window | None:
@@ -134,16 +140,22 @@ class JoinedWindow:
         return self.full and upto_seq <= self.last_seq
 
 
-def window_join(*, tenant_id: int, conversation_id: str, upto_seq: int) -> JoinedWindow | None:
-    """Resolve's read: items up to ``upto_seq`` joined in Redis (one round trip with the LRU touch), or None."""
+def window_join_query(*, tenant_id: int, conversation_id: str, upto_seq: int) -> Query:
+    """The window_join script (items up to ``upto_seq``) with the LRU touch."""
     window_keys = [keys.window(tenant_id, conversation_id), keys.window_meta(tenant_id, conversation_id)]
 
-    def build(pipe):
+    def queue(pipe):
         evalsha(pipe, "window_join", window_keys, [window_ttl(), upto_seq])
         lru.touch(pipe, tenant_id, conversation_id)
 
-    with guarded("window_join") as client:
-        result = pipeline_run(client, build)[0]
+    return Query(f"window_join {window_keys[0]} {upto_seq}", queue)
+
+
+def window_join(*, tenant_id: int, conversation_id: str, upto_seq: int, prefetched: dict | None = None) -> JoinedWindow | None:
+    """Resolve's read: items up to ``upto_seq`` joined in Redis (one round trip with the LRU touch, or none
+    when ``prefetched`` holds it), or None."""
+    query = window_join_query(tenant_id=tenant_id, conversation_id=conversation_id, upto_seq=upto_seq)
+    result = query_run(query, prefetched)[0]
     if not result:
         return None
     version, last_seq, full, tokens, count, joined = result
@@ -220,6 +232,7 @@ def window_drop(*, tenant_id: int, conversation_id: str, response_ids=(), forget
         pipe = client.pipeline(transaction=False)
         queue_delete(pipe, keys.conversation_key_patterns(tenant_id, conversation_id))
         for response_id in response_ids:
+            place_forget(tenant_id, response_id)
             pipe.delete(keys.response_index(tenant_id, response_id))
         if forget_lru:  # the conversation is gone: nothing of it stays queued either
             lru.forget(pipe, tenant_id, conversation_id)
@@ -227,11 +240,15 @@ def window_drop(*, tenant_id: int, conversation_id: str, response_ids=(), forget
         pipe.execute()
 
 
-def response_lookup(*, tenant_id: int, response_id: str) -> tuple[str, int] | None:
+def response_lookup_query(*, tenant_id: int, response_id: str) -> Query:
+    """GET of the response index entry (see response_index_parse)."""
+    index_key = keys.response_index(tenant_id, response_id)
+    return Query(f"response_lookup {index_key}", lambda pipe: pipe.get(index_key))
+
+
+def response_lookup(*, tenant_id: int, response_id: str, prefetched: dict | None = None) -> tuple[str, int] | None:
     """(conversation id, last seq) from the response index, or None on a miss."""
-    with guarded("response_lookup") as client:
-        value = client.get(keys.response_index(tenant_id, response_id))
-    return response_index_parse(value)
+    return response_index_parse(query_run(response_lookup_query(tenant_id=tenant_id, response_id=response_id), prefetched)[0])
 
 
 def response_index_parse(value) -> tuple[str, int] | None:
@@ -269,6 +286,8 @@ def window_peek(*, tenant_id: int, conversation_id: str) -> tuple[int, int, int]
 
 
 def response_remember(*, tenant_id: int, response_id: str, conversation_id: str, last_seq: int) -> None:
+    """Write the response index entry (and remember the place in process); nothing when Redis is unavailable."""
+    place_remember(tenant_id, response_id, conversation_id, last_seq)
     try:
         with guarded("response_remember") as client:
             client.set(keys.response_index(tenant_id, response_id), f"{last_seq}:{conversation_id}", ex=_response_ttl())

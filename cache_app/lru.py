@@ -8,6 +8,7 @@ import zlib
 from django.conf import settings
 
 from . import keys
+from .redis_client import RedisUnavailable, guarded
 
 
 def bucket_count() -> int:
@@ -41,3 +42,14 @@ def oldest(client, limit: int, before: float | None = None) -> list[tuple[int, s
             merged.append((int(tenant), conversation_id, score))
     merged.sort(key=lambda row: row[2])
     return merged[:limit]
+
+
+def forget_now(tenant_id: int, conversation_id: str) -> None:
+    """Drop the conversation's member in one round trip: a read made before Postgres was asked (a prefetch,
+    sessions_app.auth) touched it, and Postgres then found no such conversation or response. Nothing happens
+    when Redis is unavailable (a member without a window is dropped by the eviction sweep anyway)."""
+    try:
+        with guarded("lru_forget") as client:
+            forget(client, tenant_id, conversation_id)
+    except RedisUnavailable:
+        pass

@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from django_redis import get_redis_connection
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
@@ -97,6 +98,44 @@ def pipeline_run(client, build) -> list:
         if isinstance(result, Exception):
             raise result
     return results
+
+
+class Query(NamedTuple):
+    """Commands whose replies answer one read, so that the read can ride another round trip (the API key's).
+
+    ``name`` identifies the read and everything that shapes its answer (its keys and arguments): a reply
+    found under that name in ``prefetched`` is exactly what running ``queue`` now would have read a moment
+    earlier. ``queue(pipe)`` queues the commands; the answer is the list of their replies.
+    """
+
+    name: str
+    queue: Callable
+
+
+def queries_run(client, queries, before=None) -> list:
+    """Run ``before(pipe)`` (if any) then every query's commands in one pipeline (pipeline_run):
+    (replies of ``before``, [replies of each query])."""
+    sizes = []
+
+    def build(pipe):
+        if before is not None:
+            before(pipe)
+        sizes.append(len(queued_commands(pipe)))
+        for query in queries:
+            query.queue(pipe)
+            sizes.append(len(queued_commands(pipe)))
+
+    replies = pipeline_run(client, build)
+    return replies[: sizes[0]], [replies[start:end] for start, end in zip(sizes, sizes[1:])]
+
+
+def query_run(query: Query, prefetched: dict | None = None) -> list:
+    """The replies of ``query``: those read earlier in this request (``prefetched``, name → replies) when it
+    was read then, else read now in one round trip. Raises RedisUnavailable."""
+    if prefetched and query.name in prefetched:
+        return prefetched[query.name]
+    with guarded(query.name.split(" ", 1)[0]) as client:
+        return queries_run(client, [query])[1][0]
 
 
 def evalsha(pipe, name: str, keys: list, args: list, alias: str = "hot") -> None:

@@ -16,10 +16,9 @@ import time
 from cachetools import TTLCache
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.drainage import set_override
 from rest_framework import authentication, exceptions
 
-from cache_app import api_keys, keys
+from cache_app import api_keys
 from convostore import observability
 
 from .models import ApiKey, Tenant
@@ -78,8 +77,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return principal, None
 
     def prefetch_keys(self, request):
-        """Views may name tenant-scoped Redis keys to read in the authentication round trip."""
-        return None
+        """The view's ``prefetch(request, tenant_id) -> [redis_client.Query]``: tenant-scoped reads that ride
+        the key's round trip once the key's tenant is known in this process (None: the view has none)."""
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        prefetch = getattr(view, "prefetch", None)
+        if prefetch is None:
+            return None
+        return lambda tenant_id: prefetch(request, tenant_id)
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
@@ -131,21 +135,23 @@ unknown_keys = NegativeCache()
 
 def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
     """The principal for a key, by its hash (services.tenants.hash_key of the raw key), or None.
-    ``also(tenant_id) -> [redis keys]`` are read in the same
-    round trip when the key's tenant is known; their values land on ``principal.prefetched``. A key
-    found wanting is remembered in ``unknown_keys`` and answered from there, with no Redis or Postgres
-    work, until that entry expires."""
+
+    ``also(tenant_id) -> [redis_client.Query]`` are read in the same round trip when this process already
+    knows the key's tenant; their replies land on ``principal.prefetched`` (query name → replies) only when
+    the key entry read in that round trip names the same tenant, so a read of another tenant's keys is
+    never used. A key found wanting is remembered in ``unknown_keys`` and answered from there, with no
+    Redis or Postgres work, until that entry expires."""
     if key_hash in unknown_keys:
         return None
     tenant_id = _TENANT_OF_KEY.get(key_hash)
-    extra_keys = also(tenant_id) if (also is not None and tenant_id is not None) else []
-    cached, extra_values, rate_count = api_keys.key_entry_read(key_hash, extra_keys)
+    queries = also(tenant_id) if (also is not None and tenant_id is not None) else []
+    cached, replies, rate_count = api_keys.key_entry_read(key_hash, queries)
     if cached is not None and set(cached["tenant"]) != set(_TENANT_FIELDS):
         cached = None  # written before a Tenant column was added, or damaged: a miss, Postgres answers
     if cached is not None:
         _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
-    if cached is not None and cached["tenant"]["id"] == tenant_id:
-        prefetched = dict(zip(extra_keys, extra_values))
+    if cached is not None and cached["tenant"]["id"] == tenant_id and replies:
+        prefetched = {query.name: reply for query, reply in zip(queries, replies)}
     else:
         prefetched = {}
     principal = _principal(key_hash, cached, counted=rate_count is not None)
@@ -187,19 +193,3 @@ def _remember(key_hash: str, key: ApiKey, *, count: bool) -> int | None:
         "tenant": tenant,
         "expires_at": key.expires_at.timestamp() if key.expires_at else None,
     }, count=count)
-
-
-class ResolveAuthentication(ApiKeyAuthentication):
-    """Reads the response index of ``previous_response_id`` together with the key entry."""
-
-    def prefetch_keys(self, request):
-        response_id = request.query_params.get("previous_response_id")
-        if not response_id:
-            return None
-        return lambda tenant_id: [keys.response_index(tenant_id, response_id)]
-
-
-# Both classes read the same Bearer key: the schema has one security scheme for them, "ApiKey"
-# (convostore.schema.ApiKeyScheme), not two components of that name.
-for _scheme_class in (ApiKeyAuthentication, ResolveAuthentication):
-    set_override(_scheme_class, "suppress_collision_warning", True)

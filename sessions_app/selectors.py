@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from archive_app.selectors import archived_items, segment_entries
-from cache_app import hot_window, keys
+from cache_app import hot_window, lru
 from cache_app.hot_window import Entry
-from cache_app.redis_client import RedisUnavailable
+from cache_app.redis_client import Query, RedisUnavailable
+from cache_app.response_places import place_forget, place_get, place_remember
 from convostore import metrics, tokens
 from convostore.errors import NotFound
-from convostore.postgres import model_columns, model_instance, model_row
 
-from .keyset import context_page, cursor_seq, entry_find, has_archive
+from .keyset import context_page, cursor_seq, has_archive
+from .lookups import conversation_get, conversation_item_get, response_get  # noqa: F401 (the API's reads by id)
+from .lookups import response_output_row
 from .models import Conversation, Item, Response, Tenant
 
 
@@ -115,20 +116,31 @@ class Resolved:
         )
 
 
-def response_resolve(*, tenant: Tenant, response_id: str, prefetched: dict | None = None) -> Resolved:
-    """The exact context of a response: two Redis round trips when hot, Postgres otherwise (never stale).
+def response_resolve_queries(*, tenant_id: int, response_id: str) -> list[Query]:
+    """What resolve reads from Redis, to ride the API key's round trip: the response index, and the window
+    of the conversation this process last learnt the response lives in (cache_app.response_places)."""
+    queries = [hot_window.response_lookup_query(tenant_id=tenant_id, response_id=response_id)]
+    place = place_get(tenant_id, response_id)
+    if place is not None:
+        conversation_id, last_seq = place
+        queries.append(hot_window.window_join_query(tenant_id=tenant_id, conversation_id=conversation_id, upto_seq=last_seq))
+    return queries
 
-    ``prefetched`` may hold the response-index value already read (with the API key, same round trip).
+
+def response_resolve(*, tenant: Tenant, response_id: str, prefetched: dict | None = None) -> Resolved:
+    """The exact context of a response: from the hot window when the response index names it and the window
+    holds it, Postgres otherwise (never stale).
+
+    ``prefetched`` holds what response_resolve_queries read with the API key (one round trip in all when the
+    index names the place guessed there); what it lacks is read now: the index, then the window it names.
     """
-    index_key = keys.response_index(tenant.pk, response_id)
     try:
-        if prefetched is not None and index_key in prefetched:
-            hit = hot_window.response_index_parse(prefetched[index_key])
-        else:
-            hit = hot_window.response_lookup(tenant_id=tenant.pk, response_id=response_id)
+        hit = hot_window.response_lookup(tenant_id=tenant.pk, response_id=response_id, prefetched=prefetched)
         if hit is not None:
             conversation_id, last_seq = hit
-            window = hot_window.window_join(tenant_id=tenant.pk, conversation_id=conversation_id, upto_seq=last_seq)
+            place_remember(tenant.pk, response_id, conversation_id, last_seq)
+            window = hot_window.window_join(tenant_id=tenant.pk, conversation_id=conversation_id, upto_seq=last_seq,
+                                            prefetched=prefetched)
             if window is not None and window.covers(last_seq):
                 metrics.window_events.labels(event="hit").inc()
                 return Resolved(conversation_id, response_id, window.version, window.items_json, window.count,
@@ -136,12 +148,16 @@ def response_resolve(*, tenant: Tenant, response_id: str, prefetched: dict | Non
         metrics.window_events.labels(event="miss").inc()
     except RedisUnavailable:
         pass
-    return _resolve_from_postgres(tenant, response_id)
+    return _resolve_from_postgres(tenant, response_id, prefetched)
 
 
-def _resolve_from_postgres(tenant: Tenant, response_id: str) -> Resolved:
+def _resolve_from_postgres(tenant: Tenant, response_id: str, prefetched: dict | None) -> Resolved:
     response = Response.objects.filter(tenant=tenant, response_id=response_id).select_related("conversation").first()
     if response is None:
+        place = place_get(tenant.pk, response_id)
+        if place is not None and prefetched:  # the guessed window's read touched the LRU: leave nothing behind
+            place_forget(tenant.pk, response_id)
+            lru.forget_now(tenant.pk, place[0])
         raise NotFound(f"No response found with id {response_id!r}.", param="previous_response_id")
     conversation = response.conversation
     entries = context_entries(conversation, conversation.last_seq)
@@ -153,40 +169,39 @@ def _resolve_from_postgres(tenant: Tenant, response_id: str) -> Resolved:
     return Resolved.from_entries(conversation.conversation_id, response_id, conversation.version, mine, "postgres")
 
 
-def conversation_get(*, tenant: Tenant, conversation_id: str) -> Conversation:
-    """The conversation (its parent's public id loaded with it) or 404: one prepared statement, no ORM compilation."""
-    found = model_row(Conversation, _conversation_get_sql(), [tenant.pk, conversation_id])
-    if found is None:
-        raise NotFound(f"No conversation found with id {conversation_id!r}.", param="conversation_id")
-    conversation, (parent_conversation_id,) = found
-    conversation.tenant = tenant
-    if conversation.parent_id is not None:  # only the id is loaded; any other field loads on access
-        conversation.parent = Conversation.from_db("default", ["id", "conversation_id"], [conversation.parent_id, parent_conversation_id])
-    return conversation
-
-
-@functools.cache
-def _conversation_get_sql() -> str:
-    return (
-        f"SELECT {model_columns(Conversation, 'c')}, p.conversation_id FROM sessions_app_conversation c"
-        " LEFT JOIN sessions_app_conversation p ON p.id = c.parent_id WHERE c.tenant_id = %s AND c.conversation_id = %s"
-    )
-
-
 @dataclass
 class ItemPage:
     entries: list[Entry]
     has_more: bool
 
 
-def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None, limit: int, order: str) -> ItemPage:
+def items_page_queries(*, tenant_id: int, conversation_id: str) -> list[Query]:
+    """What items_page reads from Redis (the window), to ride the API key's round trip."""
+    return [hot_window.window_read_query(tenant_id=tenant_id, conversation_id=conversation_id)]
+
+
+def conversation_items_page(*, tenant: Tenant, conversation_id: str, prefetched: dict | None, **paging) -> ItemPage:
+    """items_page (``paging``: after, limit, order) of a conversation by id; NotFound when it does not exist (and
+    then the LRU member that items_page_queries, read before Postgres was asked, touched is dropped)."""
+    try:
+        conversation = conversation_get(tenant=tenant, conversation_id=conversation_id)
+    except NotFound:
+        if prefetched:
+            lru.forget_now(tenant.pk, conversation_id)
+        raise
+    return items_page(tenant=tenant, conversation=conversation, prefetched=prefetched, **paging)
+
+
+def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None, limit: int, order: str,
+               prefetched: dict | None = None) -> ItemPage:
     """One page of a conversation's items (its whole context), by seq, after the item ``after`` (keyset).
 
-    O(limit) at any conversation length: from the hot window when it holds the page, else one LIMITed index
-    range scan of the rows merged with the archive segments that hold the page (only those are decoded).
-    Raises NotFound (param ``after``) for an unknown cursor.
+    O(limit) at any conversation length: from the hot window when it holds the page (``prefetched`` may hold
+    items_page_queries' read, made before the conversation row was read: the window is used only at that
+    row's version and last seq), else one LIMITed index range scan of the rows merged with the archive
+    segments that hold the page (only those are decoded). Raises NotFound (param ``after``) for an unknown cursor.
     """
-    page = _page_from_window(tenant, conversation, after, limit, order)
+    page = _page_from_window(tenant, conversation, after, limit, order, prefetched)
     if page is not None:
         return page
     descending = order == "desc"
@@ -197,10 +212,10 @@ def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None,
     return ItemPage(entries[:limit], len(entries) > limit)
 
 
-def _page_from_window(tenant: Tenant, conversation: Conversation, after, limit: int, order: str) -> ItemPage | None:
+def _page_from_window(tenant: Tenant, conversation: Conversation, after, limit: int, order: str, prefetched) -> ItemPage | None:
     """The page when the hot window (complete, at the conversation's version) holds it and knows whether more follow."""
     try:
-        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id)
+        window = hot_window.window_read(tenant_id=tenant.pk, conversation_id=conversation.conversation_id, prefetched=prefetched)
     except RedisUnavailable:
         return None
     if window is None or window.version != conversation.version or window.last_seq != conversation.last_seq:
@@ -224,35 +239,6 @@ def _entry_id(entry: Entry) -> str:
     return json.loads(entry.raw).get("id", "")
 
 
-def conversation_item_get(*, tenant: Tenant, conversation: Conversation, item_id: str) -> Entry:
-    """One item of the conversation's context (its own or inherited, live or archived): an index lookup, or the
-    one archive segment that names it. Raises NotFound (param ``item_id``)."""
-    entry = entry_find(conversation, item_id)
-    if entry is None:
-        raise NotFound(f"No item found with id {item_id!r} in this conversation.", param="item_id")
-    return entry
-
-
-def response_get(*, tenant: Tenant, response_id: str) -> Response:
-    """The stored response with its conversation, or 404: one prepared statement, no ORM compilation."""
-    found = model_row(Response, _response_get_sql(), [tenant.pk, response_id])
-    if found is None:
-        raise NotFound(f"No response found with id {response_id!r}.", param="response_id")
-    response, conversation_values = found
-    response.tenant = tenant
-    response.conversation = model_instance(Conversation, conversation_values)
-    response.conversation.tenant = tenant
-    return response
-
-
-@functools.cache
-def _response_get_sql() -> str:
-    return (
-        f"SELECT {model_columns(Response, 'r')}, {model_columns(Conversation, 'c')} FROM sessions_app_response r"
-        " JOIN sessions_app_conversation c ON c.id = r.conversation_id WHERE r.tenant_id = %s AND r.response_id = %s"
-    )
-
-
 def response_items(response: Response) -> tuple[list[Entry], list[Entry]]:
     """(input entries, output entries) of a stored response, oldest first; deleted items are simply absent."""
     first = response.input_first_seq or response.output_first_seq
@@ -261,3 +247,10 @@ def response_items(response: Response) -> tuple[list[Entry], list[Entry]]:
     entries = context_entries(response.conversation, response.last_seq, after_seq=first - 1)
     split = response.output_first_seq or response.last_seq + 1
     return [e for e in entries if e.seq < split], [e for e in entries if e.seq >= split]
+
+
+def response_output_get(*, tenant: Tenant, response_id: str) -> tuple[Response, list[Entry]]:
+    """The stored response and its output entries, oldest first, or NotFound: one statement unless some output
+    items may be archived (then response_items reads them)."""
+    response, output = response_output_row(tenant=tenant, response_id=response_id)
+    return response, output if output is not None else response_items(response)[1]

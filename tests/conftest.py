@@ -15,6 +15,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from cache_app import redis_client
+from cache_app.response_places import places_clear
 from sessions_app.auth import unknown_keys
 from sessions_app.throttling import auth_failures
 from tests.factories import TenantFactory
@@ -33,12 +34,14 @@ def redis_prefix(settings):
 
 @pytest.fixture(autouse=True)
 def auth_memory():
-    """Each test starts with no failed authentications and no unknown keys remembered in this process."""
+    """Each test starts with no failed authentications, no unknown keys and no response places remembered in this process."""
     auth_failures.clear()
     unknown_keys.clear()
+    places_clear()
     yield
     auth_failures.clear()
     unknown_keys.clear()
+    places_clear()
 
 
 @pytest.fixture

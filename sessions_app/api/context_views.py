@@ -7,10 +7,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from cache_app import hot_window, keys
+from cache_app import hot_window
+from cache_app.context_cache import context_read_query
+from cache_app.redis_client import RedisUnavailable
+from cache_app.response_places import place_get, place_remember
 from convostore import canonical
 
-from ..auth import ResolveAuthentication
 from ..context.build import ContextRequest, context_build
 from ..context.targets import context_target, context_target_hot
 from .fields import validated
@@ -68,7 +70,18 @@ def json_response(body: str) -> HttpResponse:
     return HttpResponse(body.encode("utf-8"), content_type="application/json")
 
 
+def _hot_only(request) -> bool:
+    """Whether the hot path may answer (no recall asked): only then are its Redis reads worth prefetching."""
+    return request.query_params.get("recall_k") in (None, "", "0")
+
+
 class ConversationContextApi(APIView):
+    def prefetch(self, request, tenant_id: int) -> list:
+        """The window and context header, read in the API key's round trip (sessions_app.auth)."""
+        if not _hot_only(request):
+            return []
+        return [context_read_query(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])]
+
     @extend_schema(operation_id="sessions_context", parameters=[ContextQuerySerializer], responses={200: dict})
     def get(self, request, conversation_id: str):
         canonical.validate_conversation_id(conversation_id)
@@ -76,14 +89,24 @@ class ConversationContextApi(APIView):
         params = context_request(request, tenant)
         target = None
         if params.recall_k == 0:  # recall needs the full row (metadata, lineage): Postgres
-            target = context_target_hot(tenant=tenant, conversation_id=conversation_id)
+            target = context_target_hot(tenant=tenant, conversation_id=conversation_id, prefetched=request.user.prefetched)
         if target is None:
             target = context_target(tenant=tenant, conversation_id=conversation_id)
         return json_response(context_build(tenant=tenant, target=target, request=params))
 
 
 class ResponseContextApi(APIView):
-    authentication_classes = [ResolveAuthentication]
+    def prefetch(self, request, tenant_id: int) -> list:
+        """The response index and, when this process knows where the response lives, that conversation's window
+        and header, read in the API key's round trip (sessions_app.auth; the index read there decides)."""
+        response_id = request.query_params.get("previous_response_id")
+        if not response_id or not _hot_only(request):
+            return []
+        queries = [hot_window.response_lookup_query(tenant_id=tenant_id, response_id=response_id)]
+        place = place_get(tenant_id, response_id)
+        if place is not None:
+            queries.append(context_read_query(tenant_id=tenant_id, conversation_id=place[0]))
+        return queries
 
     @extend_schema(
         operation_id="sessions_response_context",
@@ -104,13 +127,16 @@ class ResponseContextApi(APIView):
 
 
 def _hot_response_target(request, tenant, response_id: str):
-    """The response index came with the API key (same round trip); then window + header in one more."""
-    index_key = keys.response_index(tenant.pk, response_id)
-    prefetched = getattr(request.user, "prefetched", {})
-    if index_key not in prefetched:
+    """From the response index and the window + header it names (both read with the API key when this process
+    knew where the response lives), or None when Postgres must answer."""
+    prefetched = request.user.prefetched
+    try:
+        hit = hot_window.response_lookup(tenant_id=tenant.pk, response_id=response_id, prefetched=prefetched)
+    except RedisUnavailable:
         return None
-    hit = hot_window.response_index_parse(prefetched[index_key])
     if hit is None:
         return None
     conversation_id, last_seq = hit
-    return context_target_hot(tenant=tenant, conversation_id=conversation_id, upto_seq=last_seq, response_id=response_id)
+    place_remember(tenant.pk, response_id, conversation_id, last_seq)
+    return context_target_hot(tenant=tenant, conversation_id=conversation_id, upto_seq=last_seq, response_id=response_id,
+                              prefetched=prefetched)

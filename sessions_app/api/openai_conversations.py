@@ -64,6 +64,10 @@ class ConversationApi(OpenAIApi):
 
 
 class ConversationItemsApi(OpenAIApi):
+    def prefetch(self, request, tenant_id: int) -> list:
+        """The window, read in the API key's round trip (sessions_app.auth)."""
+        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])
+
     @extend_schema(operation_id="openai_conversation_items_create", request=ItemsCreateInputSerializer, parameters=[INCLUDE], responses={200: dict})
     def post(self, request, conversation_id: str):
         conversation_id_param(conversation_id)
@@ -79,9 +83,8 @@ class ConversationItemsApi(OpenAIApi):
         conversation_id_param(conversation_id)
         include_values(request)
         paging = page_query(request, default_order="desc")
-        tenant = request.user.tenant
-        conversation = selectors.conversation_get(tenant=tenant, conversation_id=conversation_id)
-        page = selectors.items_page(tenant=tenant, conversation=conversation, **paging)
+        page = selectors.conversation_items_page(tenant=request.user.tenant, conversation_id=conversation_id,
+                                                 prefetched=request.user.prefetched, **paging)
         return Response(shapes.list_body(page.entries, has_more=page.has_more))
 
 
@@ -91,9 +94,7 @@ class ConversationItemApi(OpenAIApi):
         conversation_id_param(conversation_id)
         item_id_param(item_id)
         include_values(request)
-        tenant = request.user.tenant
-        conversation = selectors.conversation_get(tenant=tenant, conversation_id=conversation_id)
-        entry = selectors.conversation_item_get(tenant=tenant, conversation=conversation, item_id=item_id)
+        entry = selectors.conversation_item_get(tenant=request.user.tenant, conversation_id=conversation_id, item_id=item_id)
         return Response(shapes.item_shape(entry.raw))
 
     @extend_schema(operation_id="openai_conversation_items_delete", responses={200: dict})

@@ -30,8 +30,7 @@ class ResponseApi(OpenAIApi):
             raise Unprocessable(
                 "Stored responses cannot be replayed as a stream; retrieve them without 'stream'.", param="stream", code="stream_unsupported"
             )
-        response = selectors.response_get(tenant=request.user.tenant, response_id=response_id)
-        _, output = selectors.response_items(response)
+        response, output = selectors.response_output_get(tenant=request.user.tenant, response_id=response_id)
         return Response(shapes.response_shape(response, output))
 
     @extend_schema(operation_id="openai_responses_delete", responses={200: dict})

@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 from convostore import canonical, metrics
 
 from .. import selectors, services
-from ..auth import ResolveAuthentication
 from .fields import idempotency_key, page_query, validated
 from .serializers import (
     AppendInputSerializer,
@@ -93,7 +92,10 @@ class ResponseStoreApi(APIView):
 
 
 class ResponseResolveApi(APIView):
-    authentication_classes = [ResolveAuthentication]
+    def prefetch(self, request, tenant_id: int) -> list:
+        """Resolve's Redis reads, made in the API key's round trip (sessions_app.auth)."""
+        response_id = request.query_params.get("previous_response_id")
+        return selectors.response_resolve_queries(tenant_id=tenant_id, response_id=response_id) if response_id else []
 
     @extend_schema(
         operation_id="sessions_resolve",
@@ -131,6 +133,10 @@ class ConversationDetailApi(APIView):
 
 
 class ConversationItemsApi(APIView):
+    def prefetch(self, request, tenant_id: int) -> list:
+        """The window, read in the API key's round trip (sessions_app.auth)."""
+        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])
+
     @extend_schema(
         operation_id="sessions_items_list",
         parameters=[
@@ -143,7 +149,6 @@ class ConversationItemsApi(APIView):
     def get(self, request, conversation_id: str):
         canonical.validate_conversation_id(conversation_id)
         paging = page_query(request, default_order="asc")
-        tenant = request.user.tenant
-        conversation = selectors.conversation_get(tenant=tenant, conversation_id=conversation_id)
-        page = selectors.items_page(tenant=tenant, conversation=conversation, **paging)
+        page = selectors.conversation_items_page(tenant=request.user.tenant, conversation_id=conversation_id,
+                                                 prefetched=request.user.prefetched, **paging)
         return Response(item_page_body(page))

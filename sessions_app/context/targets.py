@@ -89,15 +89,16 @@ def context_target(*, tenant, conversation_id: str | None = None, response_id: s
 
 
 def context_target_hot(*, tenant, conversation_id: str, upto_seq: int | None = None,
-                       response_id: str | None = None) -> ContextTarget | None:
-    """The target from Redis alone (window + context header); when the window is there but shorter than the
+                       response_id: str | None = None, prefetched: dict | None = None) -> ContextTarget | None:
+    """The target from Redis alone (window + context header; ``prefetched``: read with the API key, see
+    cache_app.context_cache.context_read_query); when the window is there but shorter than the
     context, the row from Postgres (``context_target``) with that window carried along, so the tail read does not
     read it again; None when Postgres must answer alone.
 
     Raises NotFound (404) only if the conversation was deleted since its window was read.
     """
     try:
-        window, header = read_with_window(tenant_id=tenant.pk, conversation_id=conversation_id)
+        window, header = read_with_window(tenant_id=tenant.pk, conversation_id=conversation_id, prefetched=prefetched)
     except RedisUnavailable:
         return None
     if window is None or header is None:
