@@ -20,6 +20,7 @@ from rest_framework import authentication, exceptions
 
 from cache_app import api_keys
 from convostore import observability
+from convostore.errors import ValidationFailed
 
 from .models import ApiKey, Tenant
 from .services.tenants import hash_key
@@ -78,12 +79,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def prefetch_keys(self, request):
         """The view's ``prefetch(request, tenant_id) -> [redis_client.Query]``: tenant-scoped reads that ride
-        the key's round trip once the key's tenant is known in this process (None: the view has none)."""
+        the key's round trip once the key's tenant is known in this process (None: the view has none). A
+        prefetch that raises ValidationFailed (an id the view will refuse) reads nothing."""
         view = (getattr(request, "parser_context", None) or {}).get("view")
         prefetch = getattr(view, "prefetch", None)
         if prefetch is None:
             return None
-        return lambda tenant_id: prefetch(request, tenant_id)
+
+        def queries(tenant_id: int) -> list:
+            try:
+                return prefetch(request, tenant_id)
+            except ValidationFailed:
+                return []
+
+        return queries
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -80,7 +80,8 @@ class ConversationContextApi(APIView):
         """The window and context header, read in the API key's round trip (sessions_app.auth)."""
         if not _hot_only(request):
             return []
-        return [context_read_query(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])]
+        conversation_id = canonical.validate_conversation_id(self.kwargs["conversation_id"])
+        return [context_read_query(tenant_id=tenant_id, conversation_id=conversation_id)]
 
     @extend_schema(operation_id="sessions_context", parameters=[ContextQuerySerializer], responses={200: dict})
     def get(self, request, conversation_id: str):
@@ -99,8 +100,8 @@ class ResponseContextApi(APIView):
     def prefetch(self, request, tenant_id: int) -> list:
         """The response index and, when this process knows where the response lives, that conversation's window
         and header, read in the API key's round trip (sessions_app.auth; the index read there decides)."""
-        response_id = request.query_params.get("previous_response_id")
-        if not response_id or not _hot_only(request):
+        response_id = canonical.validate_response_id(request.query_params.get("previous_response_id"), "previous_response_id")
+        if not _hot_only(request):
             return []
         queries = [hot_window.response_lookup_query(tenant_id=tenant_id, response_id=response_id)]
         place = place_get(tenant_id, response_id)

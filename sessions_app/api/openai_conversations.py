@@ -66,7 +66,8 @@ class ConversationApi(OpenAIApi):
 class ConversationItemsApi(OpenAIApi):
     def prefetch(self, request, tenant_id: int) -> list:
         """The window, read in the API key's round trip (sessions_app.auth)."""
-        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])
+        conversation_id = conversation_id_param(self.kwargs["conversation_id"])
+        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=conversation_id)
 
     @extend_schema(operation_id="openai_conversation_items_create", request=ItemsCreateInputSerializer, parameters=[INCLUDE], responses={200: dict})
     def post(self, request, conversation_id: str):

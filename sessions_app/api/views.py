@@ -94,8 +94,8 @@ class ResponseStoreApi(APIView):
 class ResponseResolveApi(APIView):
     def prefetch(self, request, tenant_id: int) -> list:
         """Resolve's Redis reads, made in the API key's round trip (sessions_app.auth)."""
-        response_id = request.query_params.get("previous_response_id")
-        return selectors.response_resolve_queries(tenant_id=tenant_id, response_id=response_id) if response_id else []
+        response_id = canonical.validate_response_id(request.query_params.get("previous_response_id"), "previous_response_id")
+        return selectors.response_resolve_queries(tenant_id=tenant_id, response_id=response_id)
 
     @extend_schema(
         operation_id="sessions_resolve",
@@ -135,7 +135,8 @@ class ConversationDetailApi(APIView):
 class ConversationItemsApi(APIView):
     def prefetch(self, request, tenant_id: int) -> list:
         """The window, read in the API key's round trip (sessions_app.auth)."""
-        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])
+        conversation_id = canonical.validate_conversation_id(self.kwargs["conversation_id"])
+        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=conversation_id)
 
     @extend_schema(
         operation_id="sessions_items_list",

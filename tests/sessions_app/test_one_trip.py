@@ -11,7 +11,9 @@ import pytest
 from cache_app import hot_window, keys, lru, redis_client
 from cache_app.redis_client import query_run
 from cache_app.response_places import place_get, place_remember, places_clear
+from convostore.errors import ValidationFailed
 from sessions_app import auth, selectors
+from sessions_app.api import context_views, openai_conversations, views
 from sessions_app.models import Conversation
 from sessions_app.services.tenants import hash_key
 
@@ -96,6 +98,25 @@ def test_a_deleted_response_or_conversation_is_404_though_its_place_is_remembere
     client = redis_client.connection("hot")
     bucket = keys.lru_bucket(lru.bucket_of(api.tenant.pk, "c"))
     assert client.zscore(bucket, keys.lru_member(api.tenant.pk, "c")) is None  # the guessed reads left nothing
+
+
+def test_an_id_the_view_refuses_is_never_read(api, turns):
+    """A prefetch validates the id as its view does: a refused id reads (and touches) nothing in Redis."""
+    long_id = "x" * 65
+    view = type("View", (), {"kwargs": {"conversation_id": long_id}})()
+    request = type("Request", (), {"query_params": {"previous_response_id": "r" * 97}, "parser_context": {"view": view}})()
+    for cls in [views.ConversationItemsApi, openai_conversations.ConversationItemsApi, context_views.ConversationContextApi,
+                views.ResponseResolveApi, context_views.ResponseContextApi]:
+        with pytest.raises(ValidationFailed):
+            cls.prefetch(view, request, api.tenant.pk)
+        view.prefetch = lambda request, tenant_id, cls=cls: cls.prefetch(view, request, tenant_id)
+        assert auth.ApiKeyAuthentication().prefetch_keys(request)(api.tenant.pk) == []  # read nothing
+    for path in [f"/v1/sessions/{long_id}/items", f"/v1/conversations/{long_id}/items", f"/v1/sessions/{long_id}/context",
+                 f"/v1/sessions/resolve?previous_response_id={'r' * 97}", f"/v1/sessions/context?previous_response_id={'r' * 97}"]:
+        assert api.get(path).status_code == 400, path
+    client = redis_client.connection("hot")
+    bucket = keys.lru_bucket(lru.bucket_of(api.tenant.pk, long_id))
+    assert client.zscore(bucket, keys.lru_member(api.tenant.pk, long_id)) is None
 
 
 def test_a_fork_keeps_every_place(api, turns):
