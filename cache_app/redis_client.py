@@ -120,10 +120,10 @@ def queries_run(client, queries, before=None) -> list:
     def build(pipe):
         if before is not None:
             before(pipe)
-        sizes.append(len(queued_commands(pipe)))
+        sizes.append(len(pipe))  # commands queued so far (plain and cluster pipelines alike)
         for query in queries:
             query.queue(pipe)
-            sizes.append(len(queued_commands(pipe)))
+            sizes.append(len(pipe))
 
     replies = pipeline_run(client, build)
     return replies[: sizes[0]], [replies[start:end] for start, end in zip(sizes, sizes[1:])]
