@@ -49,9 +49,10 @@ manage: $(STAMP)
 # The same suites again with every Redis alias on a Redis Cluster (3 masters + 3 replicas started by the
 # run, `--redis-cluster`): `make test` runs a short subset, `make test-all` the whole list.
 CLUSTER_SHORT := tests/cache_app/test_hot_window_lua.py tests/cache_app/test_context_hot_path.py \
-  tests/cache_app/test_semantic_purge_and_layers.py tests/sessions_app/test_delete.py tests/faults/test_gdpr_residue.py
+  tests/cache_app/test_semantic_purge_and_layers.py tests/sessions_app/test_delete.py tests/faults/test_gdpr_residue.py \
+  tests/sessions_app/test_one_trip.py
 CLUSTER_SUITES := tests/cache_app tests/sessions_app/test_delete.py tests/sessions_app/test_fork.py \
-  tests/sessions_app/test_key_rotation.py tests/sessions_app/test_query_counts.py tests/sessions_app/test_append_idempotency.py \
+  tests/sessions_app/test_key_rotation.py tests/sessions_app/test_query_counts.py tests/sessions_app/test_one_trip.py tests/sessions_app/test_append_idempotency.py \
   tests/sessions_app/test_concurrent_writers.py tests/api/test_append_basics.py tests/api/test_openai_responses.py \
   tests/api/test_openai_conversations.py tests/api/test_openai_items.py tests/api/test_openai_item_delete.py \
   tests/api/test_rate_limit.py tests/api/test_isolation.py tests/api/test_schema_and_health.py \
