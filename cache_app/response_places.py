@@ -5,10 +5,11 @@ Only a guess, never an answer: resolve reads the response index (authoritative, 
 round trip, and uses the window read there only when it was read for exactly the conversation and last seq
 the index names (the query's name holds both, see redis_client.query_run); otherwise it reads the window the
 index names in a second round trip, or Postgres on an index miss, as it did before. So an entry gone stale (the
-response or its conversation deleted, the index expired or lost) costs that second round trip, never a wrong
-or short answer; the entry is then replaced by what the index or Postgres said. A stored response's place never
-changes (a fork makes a new conversation), so nothing expires an entry: the map holds the PLACES most recently
-used responses (least recently used dropped first), keyed by tenant id and response id.
+response or its conversation deleted, the index expired or lost, a client-chosen response id stored again
+elsewhere after a delete) costs that second round trip, never a wrong or short answer; the entry is then
+replaced by what the index or Postgres said. A stored response otherwise keeps its place (a fork makes a new
+conversation), so nothing expires an entry: the map holds the PLACES most recently used responses (least
+recently used dropped first), keyed by tenant id and response id.
 """
 
 from __future__ import annotations
