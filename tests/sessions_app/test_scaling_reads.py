@@ -24,7 +24,6 @@ from sessions_app.selectors import context_entries
 from sessions_app.services import conversation_append, item_delete
 
 from .test_item_groups import conversations
-from .test_query_counts import round_trips  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
