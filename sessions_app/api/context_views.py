@@ -11,7 +11,6 @@ from cache_app import hot_window
 from cache_app.context_cache import context_read_query
 from cache_app.redis_client import RedisUnavailable
 from cache_app.response_places import place_get, place_remember
-from convostore import canonical
 
 from ..context.build import ContextRequest, context_build
 from ..context.targets import context_target, context_target_hot
@@ -24,7 +23,8 @@ SCOPES = ("conversation", "user", "tenant")
 
 
 class TextQueryField(serializers.CharField):
-    """A query-string text of at most ``max_bytes`` UTF-8 bytes, with no NUL or lone surrogate; "" means absent."""
+    """A query-string text of at most ``max_bytes`` UTF-8 bytes; "" means absent. (NUL, lone surrogates and the
+    character bound were refused at the edge, convostore.edge.QUERY_RULES, which does not count bytes.)"""
 
     def __init__(self, *, max_bytes: int, **kwargs):
         self.max_bytes = max_bytes
@@ -34,7 +34,6 @@ class TextQueryField(serializers.CharField):
         value = super().to_internal_value(data)
         if len(value.encode("utf-8", "surrogatepass")) > self.max_bytes:
             raise serializers.ValidationError(f"May hold at most {self.max_bytes} bytes.")
-        canonical.check_text(value, self.field_name)
         return value or None
 
 
@@ -77,15 +76,14 @@ def _hot_only(request) -> bool:
 
 class ConversationContextApi(APIView):
     def prefetch(self, request, tenant_id: int) -> list:
-        """The window and context header, read in the API key's round trip (sessions_app.auth)."""
+        """The window and context header, read in the API key's round trip (sessions_app.auth; the edge checked
+        the id)."""
         if not _hot_only(request):
             return []
-        conversation_id = canonical.validate_conversation_id(self.kwargs["conversation_id"])
-        return [context_read_query(tenant_id=tenant_id, conversation_id=conversation_id)]
+        return [context_read_query(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])]
 
     @extend_schema(operation_id="sessions_context", parameters=[ContextQuerySerializer], responses={200: dict})
     def get(self, request, conversation_id: str):
-        canonical.validate_conversation_id(conversation_id)
         tenant = request.user.tenant
         params = context_request(request, tenant)
         target = None
@@ -99,9 +97,10 @@ class ConversationContextApi(APIView):
 class ResponseContextApi(APIView):
     def prefetch(self, request, tenant_id: int) -> list:
         """The response index and, when this process knows where the response lives, that conversation's window
-        and header, read in the API key's round trip (sessions_app.auth; the index read there decides)."""
-        response_id = canonical.validate_response_id(request.query_params.get("previous_response_id"), "previous_response_id")
-        if not _hot_only(request):
+        and header, read in the API key's round trip (sessions_app.auth; the index read there decides). The edge
+        already refused a malformed id; an absent one reads nothing (the view answers 400)."""
+        response_id = request.query_params.get("previous_response_id")
+        if not response_id or not _hot_only(request):
             return []
         queries = [hot_window.response_lookup_query(tenant_id=tenant_id, response_id=response_id)]
         place = place_get(tenant_id, response_id)
@@ -116,7 +115,6 @@ class ResponseContextApi(APIView):
     )
     def get(self, request):
         response_id = validated(ResolveQuerySerializer, request.query_params)["previous_response_id"]
-        canonical.validate_response_id(response_id, "previous_response_id")
         tenant = request.user.tenant
         params = context_request(request, tenant)
         target = None

@@ -16,9 +16,7 @@ from .openai_views import (
     ItemsCreateInputSerializer,
     OpenAIApi,
     body_or_empty,
-    conversation_id_param,
     include_values,
-    item_id_param,
 )
 
 INCLUDE = OpenApiParameter("include", str, many=True)
@@ -43,13 +41,11 @@ class ConversationsApi(OpenAIApi):
 class ConversationApi(OpenAIApi):
     @extend_schema(operation_id="openai_conversations_retrieve", responses={200: dict})
     def get(self, request, conversation_id: str):
-        conversation_id_param(conversation_id)
         conversation = selectors.conversation_get(tenant=request.user.tenant, conversation_id=conversation_id)
         return Response(shapes.conversation_shape(conversation))
 
     @extend_schema(operation_id="openai_conversations_update", request=ConversationUpdateInputSerializer, responses={200: dict})
     def post(self, request, conversation_id: str):
-        conversation_id_param(conversation_id)
         data = validated(ConversationUpdateInputSerializer, request.data)
         conversation = conversations.conversation_update_metadata(
             tenant=request.user.tenant, conversation_id=conversation_id, metadata=data["metadata"] or {}
@@ -58,20 +54,17 @@ class ConversationApi(OpenAIApi):
 
     @extend_schema(operation_id="openai_conversations_delete", responses={200: dict})
     def delete(self, request, conversation_id: str):
-        conversation_id_param(conversation_id)
         conversation_delete(tenant=request.user.tenant, conversation_id=conversation_id)
         return Response(shapes.conversation_deleted_shape(conversation_id))
 
 
 class ConversationItemsApi(OpenAIApi):
     def prefetch(self, request, tenant_id: int) -> list:
-        """The window, read in the API key's round trip (sessions_app.auth)."""
-        conversation_id = conversation_id_param(self.kwargs["conversation_id"])
-        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=conversation_id)
+        """The window, read in the API key's round trip (sessions_app.auth; the edge checked the id)."""
+        return selectors.items_page_queries(tenant_id=tenant_id, conversation_id=self.kwargs["conversation_id"])
 
     @extend_schema(operation_id="openai_conversation_items_create", request=ItemsCreateInputSerializer, parameters=[INCLUDE], responses={200: dict})
     def post(self, request, conversation_id: str):
-        conversation_id_param(conversation_id)
         include_values(request)
         data = validated(ItemsCreateInputSerializer, request.data)
         entries = conversations.conversation_items_create(
@@ -81,7 +74,6 @@ class ConversationItemsApi(OpenAIApi):
 
     @extend_schema(operation_id="openai_conversation_items_list", parameters=PAGING, responses={200: dict})
     def get(self, request, conversation_id: str):
-        conversation_id_param(conversation_id)
         include_values(request)
         paging = page_query(request, default_order="desc")
         page = selectors.conversation_items_page(tenant=request.user.tenant, conversation_id=conversation_id,
@@ -92,15 +84,11 @@ class ConversationItemsApi(OpenAIApi):
 class ConversationItemApi(OpenAIApi):
     @extend_schema(operation_id="openai_conversation_items_retrieve", parameters=[INCLUDE], responses={200: dict})
     def get(self, request, conversation_id: str, item_id: str):
-        conversation_id_param(conversation_id)
-        item_id_param(item_id)
         include_values(request)
         entry = selectors.conversation_item_get(tenant=request.user.tenant, conversation_id=conversation_id, item_id=item_id)
         return Response(shapes.item_shape(entry.raw))
 
     @extend_schema(operation_id="openai_conversation_items_delete", responses={200: dict})
     def delete(self, request, conversation_id: str, item_id: str):
-        conversation_id_param(conversation_id)
-        item_id_param(item_id)
         conversation = conversations.item_delete(tenant=request.user.tenant, conversation_id=conversation_id, item_id=item_id)
         return Response(shapes.conversation_shape(conversation))

@@ -12,7 +12,7 @@ from ..services import conversations
 from . import openai_shapes as shapes
 from .fields import page_query
 from .openai_conversations import INCLUDE, PAGING
-from .openai_views import OpenAIApi, include_values, response_id_param
+from .openai_views import OpenAIApi, include_values
 
 TRUE_WORDS = ("true", "1", "yes")
 
@@ -24,7 +24,6 @@ class ResponseApi(OpenAIApi):
         responses={200: dict},
     )
     def get(self, request, response_id: str):
-        response_id_param(response_id)
         include_values(request)
         if (request.query_params.get("stream") or "").lower() in TRUE_WORDS:
             raise Unprocessable(
@@ -35,7 +34,6 @@ class ResponseApi(OpenAIApi):
 
     @extend_schema(operation_id="openai_responses_delete", responses={200: dict})
     def delete(self, request, response_id: str):
-        response_id_param(response_id)
         conversations.response_delete(tenant=request.user.tenant, response_id=response_id)
         return Response(shapes.response_deleted_shape(response_id))
 
@@ -43,7 +41,6 @@ class ResponseApi(OpenAIApi):
 class ResponseInputItemsApi(OpenAIApi):
     @extend_schema(operation_id="openai_responses_input_items_list", parameters=PAGING, responses={200: dict})
     def get(self, request, response_id: str):
-        response_id_param(response_id)
         include_values(request)
         paging = page_query(request, default_order="desc")
         response = selectors.response_get(tenant=request.user.tenant, response_id=response_id)

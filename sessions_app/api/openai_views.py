@@ -1,10 +1,11 @@
-"""What every OpenAI-compatible view shares: the base view, `include`, ids in URLs."""
+"""What every OpenAI-compatible view shares: the base view, `include`, the input serializers.
+
+Ids in URLs are checked at the edge (convostore.edge.PATH_RULES) before any view runs."""
 
 from __future__ import annotations
 
 from rest_framework.views import APIView
 
-from convostore import canonical
 from convostore.errors import ValidationFailed
 
 from .fields import InputSerializer, ItemsField, MetadataField
@@ -37,20 +38,6 @@ def include_values(request) -> list[str]:
                 f"Unknown 'include' value {value!r}; supported: {', '.join(sorted(INCLUDABLE))}.", param="include", code="invalid_value"
             )
     return values
-
-
-def conversation_id_param(conversation_id: str) -> str:
-    return canonical.validate_conversation_id(conversation_id)
-
-
-def item_id_param(item_id: str) -> str:
-    if not canonical.ITEM_ID_RE.match(item_id):
-        raise ValidationFailed("Item ids are 1–96 characters of [A-Za-z0-9_.:-].", param="item_id", code="invalid_value")
-    return item_id
-
-
-def response_id_param(response_id: str) -> str:
-    return canonical.validate_response_id(response_id, "response_id")
 
 
 def body_or_empty(request) -> dict:
