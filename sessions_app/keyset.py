@@ -1,7 +1,7 @@
 """Reads that cost O(page), not O(conversation): keyset pages and newest-first tails over rows and archive segments.
 
-Item rows are read by ``(conversation_id, seq)`` (the ``item_seq_unique`` index) with ``seq`` bounds and a
-LIMIT; archived items through segment metadata, decoding only the segments that hold the page
+Item rows are read by ``(conversation_id, seq)`` (the ``item_seq_unique`` index) with ``seq`` bounded on both
+sides and a LIMIT, in steps that double (``context_steps``); archived items through segment metadata, decoding only the segments that hold the page
 (``archive_app.selectors.segment_page``). An ``after`` cursor (an item id) is found through the
 ``item_id_unique`` index, or for an archived item through ``ArchiveSegment.item_ids`` (GIN).
 """
@@ -9,7 +9,6 @@ LIMIT; archived items through segment metadata, decoding only the segments that 
 from __future__ import annotations
 
 import heapq
-from itertools import islice
 from typing import Iterator
 
 from django.db import connection
@@ -47,29 +46,48 @@ def entry_find(conversation: Conversation, item_id: str) -> Entry | None:
     return None
 
 
-def rows_page(path, *, upto_seq: int, limit: int, after_seq: int = 0, before_seq: int | None = None,
-              descending: bool = False) -> list[Entry]:
-    """Up to ``limit`` item rows of ``path`` with after_seq < seq <= upto_seq and seq < before_seq, by seq: one
-    index range scan with LIMIT."""
-    rows = Item.objects.for_path(path, upto_seq)
-    if after_seq:
-        rows = rows.filter(seq__gt=after_seq)
-    if before_seq is not None:
-        rows = rows.filter(seq__lt=before_seq)
+def rows_page(path, *, upto_seq: int, limit: int, after_seq: int, before_seq: int, descending: bool = False) -> list[Entry]:
+    """Up to ``limit`` item rows of ``path`` with after_seq < seq < before_seq (and seq <= upto_seq), by seq: one
+    index range scan, bounded on both sides (see context_steps)."""
+    rows = Item.objects.for_path(path, upto_seq).filter(seq__gt=after_seq, seq__lt=before_seq)
     rows = rows.order_by("-seq" if descending else "seq").values_list("seq", "token_count", "raw")[:limit]
     return [Entry(seq, tokens, raw) for seq, tokens, raw in rows]
 
 
-def context_page(conversation: Conversation, *, limit: int, after_seq: int = 0, before_seq: int | None = None,
-                 descending: bool = False, archived: bool | None = None) -> list[Entry]:
-    """Up to ``limit`` entries of the context (rows and archived items merged by seq) in the given bounds."""
-    path, upto = conversation.path(), conversation.last_seq
-    bounds = dict(upto_seq=upto, limit=limit, after_seq=after_seq, before_seq=before_seq, descending=descending)
-    entries = rows_page(path, **bounds)
-    if archived if archived is not None else has_archive(conversation):
-        entries = list(islice(heapq.merge(entries, segment_page(path, **bounds),
-                                          key=lambda e: -e.seq if descending else e.seq), limit))
-    return entries
+def context_steps(conversation: Conversation, *, upto_seq: int, size: int, after_seq: int = 0,
+                  before_seq: int | None = None, descending: bool = False, most: int | None = None) -> Iterator[Entry]:
+    """The context's entries with after_seq < seq <= upto_seq and seq < before_seq, by seq (newest first when
+    ``descending``), at most ``most`` (None: until the consumer stops), read lazily in steps over seq ranges of
+    ``size`` seqs (then doubled) from the side the reading starts: each step's rows merged with the archived items
+    of the same range, no more of either than are still wanted. An items page of ``limit`` asks ``size = most =
+    limit + 1``: one step unless items were deleted there.
+
+    Every step bounds seq on both sides, so it reads at most its range's rows whatever plan Postgres picks: with
+    only one bound, a conversation written faster than autoanalyze saw it (a burst, a bulk import) got a bitmap
+    scan of every row on that side, then a sort. A gap (deleted items) costs one more step each time the range
+    doubles: O(log gap) steps, never a scan of the rest of the conversation.
+    """
+    archived = has_archive(conversation)
+    path = conversation.path()
+    low, high = after_seq, upto_seq if before_seq is None else min(upto_seq, before_seq - 1)  # seqs in (low, high]
+    wanted = most if most is not None else float("inf")
+    while high > low and wanted > 0:
+        if descending:
+            start, end = max(low, high - size), high
+            high = start
+        else:
+            start, end = low, min(high, low + size)
+            low = end
+        bounds = dict(upto_seq=upto_seq, limit=min(size, wanted), after_seq=start, before_seq=end + 1, descending=descending)
+        step = rows_page(path, **bounds)
+        if archived:
+            step = heapq.merge(step, segment_page(path, **bounds), key=lambda e: -e.seq if descending else e.seq)
+        for entry in step:
+            yield entry
+            wanted -= 1
+            if not wanted:
+                return
+        size *= 2
 
 
 def cursor_seq(conversation: Conversation, item_id: str) -> int:
@@ -83,28 +101,15 @@ def cursor_seq(conversation: Conversation, item_id: str) -> int:
 def context_tail(conversation: Conversation, *, upto_seq: int, after_seq: int = 0,
                  newest: list[Entry] = ()) -> Iterator[Entry]:
     """The context's entries with after_seq < seq <= upto_seq, newest first, read lazily: ``newest`` (entries the
-    caller already holds, e.g. from the hot window: a contiguous newest part, newest first) then steps over seq
-    ranges of ``TAIL_PAGE`` seqs (then doubled), rows merged with the archived items of the same range. Each step
-    bounds seq on both sides, so it reads at most its range's rows whatever plan Postgres picks (with only an
-    upper bound, stale statistics on a fast-growing conversation made it a bitmap scan of every older row, then a
-    sort). The consumer stops when it has enough."""
+    caller already holds, e.g. from the hot window: a contiguous newest part, newest first) then context_steps
+    from ``TAIL_PAGE`` seqs below them. The consumer stops when it has enough."""
     below = upto_seq + 1
     for entry in newest:
         if after_seq < entry.seq < below:
             yield entry
             below = entry.seq
-    archived = has_archive(conversation)
-    path = [(pk, upto) for pk, upto in conversation.path()]
-    size = TAIL_PAGE
-    while below - 1 > after_seq:
-        older = max(after_seq, below - 1 - size)  # this step reads seqs older < seq < below: at most ``size`` of them
-        rows = rows_page(path, upto_seq=upto_seq, limit=size, after_seq=older, before_seq=below, descending=True)
-        if archived:
-            tail = segment_page(path, upto_seq=upto_seq, limit=10**9, after_seq=older, before_seq=below, descending=True)
-            yield from heapq.merge(rows, tail, key=lambda e: -e.seq)
-        else:
-            yield from rows
-        below, size = older + 1, size * 2
+    yield from context_steps(conversation, upto_seq=upto_seq, size=TAIL_PAGE, after_seq=after_seq, before_seq=below,
+                             descending=True)
 
 
 def context_first_seq(conversation: Conversation) -> int | None:

@@ -14,7 +14,7 @@ from cache_app.response_places import place_forget, place_get, place_remember
 from convostore import metrics, tokens
 from convostore.errors import NotFound
 
-from .keyset import context_page, cursor_seq, has_archive
+from .keyset import context_steps, cursor_seq, has_archive
 from .lookups import conversation_get, conversation_item_get, response_get  # noqa: F401 (the API's reads by id)
 from .lookups import response_output_row
 from .models import Conversation, Item, Response, Tenant
@@ -198,17 +198,18 @@ def items_page(*, tenant: Tenant, conversation: Conversation, after: str | None,
 
     O(limit) at any conversation length: from the hot window when it holds the page (``prefetched`` may hold
     items_page_queries' read, made before the conversation row was read: the window is used only at that
-    row's version and last seq), else one LIMITed index range scan of the rows merged with the archive
-    segments that hold the page (only those are decoded). Raises NotFound (param ``after``) for an unknown cursor.
+    row's version and last seq), else keyset.context_steps: a range of ``limit + 1`` seqs from the cursor, rows
+    merged with the archive segments that hold them (only those are decoded), doubled while deleted items leave
+    the page short. Raises NotFound (param ``after``) for an unknown cursor.
     """
     page = _page_from_window(tenant, conversation, after, limit, order, prefetched)
     if page is not None:
         return page
     descending = order == "desc"
     bound = cursor_seq(conversation, after) if after else None
-    entries = context_page(conversation, limit=limit + 1, descending=descending,
-                           after_seq=bound if bound is not None and not descending else 0,
-                           before_seq=bound if descending else None)
+    entries = list(context_steps(conversation, upto_seq=conversation.last_seq, size=limit + 1, most=limit + 1,
+                                 descending=descending, after_seq=bound if bound is not None and not descending else 0,
+                                 before_seq=bound if descending else None))
     return ItemPage(entries[:limit], len(entries) > limit)
 
 

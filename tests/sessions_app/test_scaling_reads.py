@@ -97,16 +97,48 @@ def test_the_builder_leaves_exactly_what_the_api_leaves(api, tenant):
         "/v1/sessions/viaapi/items", {"limit": 100}).json()["data"]
 
 
+def item_ranges(counter) -> list[str]:
+    """The item queries over a seq range (a lookup of the ``after`` item by its id is an index seek)."""
+    return [sql for sql in counter.sql if sql.lstrip().startswith('SELECT "sessions_app_item"."seq"') and '"item_id" =' not in sql]
+
+
+def assert_bounded(counter, *context, some: bool = True) -> None:
+    """Every item range read bounds seq on both sides (and, with ``some``, there was one): a plan chosen on stale
+    statistics (``big`` was written in one transaction, never analysed) cannot turn it into a scan of every row on
+    the open side, then a sort."""
+    ranges = item_ranges(counter)
+    assert ranges or not some, (counter.sql, *context)
+    assert all('"seq" > ' in sql and '"seq" < ' in sql for sql in ranges), (ranges, *context)
+
+
 def test_an_items_page_of_a_10000_item_conversation_reads_one_page(api, big):
     api.get("/v1/sessions/big")  # the API key entry is cached
     response, counter = counted(lambda: api.get("/v1/sessions/big/items", {"limit": 20, "order": "desc"}))
     page = response.json()
     assert [item["id"] for item in page["data"]] == [f"msg_b{i:07d}" for i in range(9999, 9979, -1)]
     assert counter.queries <= 3 and counter.rows <= 25, counter.sql
+    assert_bounded(counter)
     cursor = page["data"][-1]["id"]
     response, counter = counted(lambda: api.get("/v1/conversations/big/items", {"limit": 20, "after": cursor}))
     assert [item["id"] for item in response.json()["data"]] == [f"msg_b{i:07d}" for i in range(9979, 9959, -1)]
     assert counter.queries <= 4 and counter.rows <= 25, counter.sql
+    assert_bounded(counter)
+    for base, query in [("/v1/sessions", {"limit": 20}), ("/v1/conversations", {"limit": 20, "order": "asc"}),
+                        ("/v1/sessions", {"limit": 20, "after": "msg_b0004000"}),
+                        ("/v1/conversations", {"limit": 20, "order": "asc", "after": "msg_b0009990"})]:
+        response, counter = counted(lambda: api.get(f"{base}/big/items", query))
+        assert response.status_code == 200 and counter.rows <= 25, counter.sql
+        assert_bounded(counter)
+
+
+def test_an_items_page_after_a_run_of_deleted_items_reads_o_log_steps(api, big):
+    """5 000 deleted items below the cursor: the steps double (21, 42, 84 … seqs), each bounded on both sides."""
+    Item.objects.filter(conversation=big, seq__gt=4000, seq__lte=9000).delete()
+    response, counter = counted(lambda: api.get("/v1/sessions/big/items", {"limit": 20, "order": "desc",
+                                                                           "after": "msg_b0009000"}))
+    assert [item["id"] for item in response.json()["data"]] == [f"msg_b{i:07d}" for i in range(3999, 3979, -1)]
+    assert len(item_ranges(counter)) <= 10 and counter.rows <= 60, counter.sql
+    assert_bounded(counter)
 
 
 def test_a_budgeted_context_of_a_10000_item_conversation_reads_the_tail_only(api, big):
