@@ -143,9 +143,9 @@ def _remember(prepared: Prepared, output, status: str, *, conversation_id) -> No
 
 
 def stored_response(*, tenant: Tenant, response_id: str) -> dict:
-    """GET /v1/responses/{id}'s answer."""
-    row = selectors.response_get(tenant=tenant, response_id=response_id)
-    _, output = selectors.response_items(row)
+    """GET /v1/responses/{id}'s answer (an Idempotency-Key replay answers it): the same one-statement read
+    (selectors.response_output_get) unless some output items may be archived."""
+    row, output = selectors.response_output_get(tenant=tenant, response_id=response_id)
     return response_shape(row, output)
 
 
