@@ -98,10 +98,10 @@ def test_a_deleted_response_or_conversation_is_404_though_its_place_is_remembere
     assert client.zscore(bucket, keys.lru_member(api.tenant.pk, "c")) is None  # the guessed reads left nothing
 
 
-def test_an_id_the_view_refuses_is_never_read(api, turns, round_trips):
+def test_an_id_the_view_refuses_is_never_read(api, turns, round_trips, django_assert_num_queries):
     """A refused id reads (and touches) nothing in Redis: the edge (convostore.edge, before authentication, where
     the prefetch rides the key's round trip) answers 400 before any Redis round trip, so prefetches need no check
-    of their own."""
+    of their own. No query either."""
     long_id = "x" * 65
     bad = ["r" * 97, "a%00b", "a%20b", "%ED%A0%80"]  # over-long, NUL, off-pattern, a lone surrogate
     paths = [f"/v1/sessions/{long_id}/items", f"/v1/conversations/{long_id}/items", f"/v1/sessions/{long_id}/context",
@@ -110,7 +110,8 @@ def test_an_id_the_view_refuses_is_never_read(api, turns, round_trips):
               for value in bad]
     for path in paths:
         before = round_trips["count"]
-        response = api.get(path)
+        with django_assert_num_queries(0):
+            response = api.get(path)
         assert response.status_code == 400, path
         assert response.json()["error"]["param"] in ("conversation_id", "previous_response_id"), path
         assert round_trips["count"] == before, path  # no key lookup, no prefetch
