@@ -4,7 +4,8 @@ A failed authentication writes nothing, to Redis or Postgres: a header that is n
 key of the issued format is refused before any lookup; a key found unknown (or revoked, or expired) is
 remembered in this process for CONVOSTORE["AUTH_NEGATIVE_CACHE_SECONDS"] and answered from there; and
 past CONVOSTORE["AUTH_FAILURES_PER_MINUTE"] failures a client address gets 429 without any lookup
-(sessions_app.throttling.AuthFailures).
+(sessions_app.throttling.AuthFailures). The client address is REMOTE_ADDR, or, when REST_FRAMEWORK["NUM_PROXIES"]
+is set (DJANGO_NUM_PROXIES), the one DRF's throttles take from X-Forwarded-For (``client_address``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from cachetools import TTLCache
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 
 from cache_app import api_keys
 from convostore import observability
@@ -61,7 +64,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None  # anonymous: IsAuthenticated answers 401 where a key is required
-        address = request.META.get("REMOTE_ADDR") or "-"
+        address = client_address(request)
         scheme, _, raw = header.partition(" ")
         raw = raw.strip()
         well_formed = scheme.lower() == "bearer" and KEY_FORMAT.fullmatch(raw) is not None
@@ -98,6 +101,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+def client_address(request) -> str:
+    """The address failed authentications are counted against: REMOTE_ADDR ("-" when absent), unless
+    REST_FRAMEWORK["NUM_PROXIES"] is set; then DRF's throttle identity (BaseThrottle.get_ident), the address
+    that many proxies back in X-Forwarded-For (REMOTE_ADDR without the header, or with NUM_PROXIES 0).
+    Unset, X-Forwarded-For is ignored: a client could write any address there."""
+    if api_settings.NUM_PROXIES is None:
+        return request.META.get("REMOTE_ADDR") or "-"
+    return _IDENT.get_ident(request) or "-"
+
+
+_IDENT = BaseThrottle()
 # A key never changes tenant, so its tenant id can be remembered in-process; this lets a request
 # fetch tenant-scoped Redis keys in the same round trip as the (authoritative) cached key entry.
 _TENANT_OF_KEY: dict[str, int] = {}
