@@ -31,6 +31,7 @@ from .throttling import auth_failures
 
 LAST_USED_EVERY = 60
 _TENANT_FIELDS = [f.attname for f in Tenant._meta.concrete_fields]
+_TENANT_FIELD_SET = frozenset(_TENANT_FIELDS)
 # A bearer token as RFC 6750 §2.1 spells it (b64token), 8 to 512 characters: what services.tenants.api_key_create
 # issues ("cs_" + 8 hex + "_" + token_urlsafe(32)) and keys stored by other means alike. Anything else cannot be a
 # key, and is refused without hashing or looking it up.
@@ -169,7 +170,7 @@ def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
     tenant_id = _TENANT_OF_KEY.get(key_hash)
     queries = also(tenant_id) if (also is not None and tenant_id is not None) else []
     cached, replies, rate_count = api_keys.key_entry_read(key_hash, queries)
-    if cached is not None and set(cached["tenant"]) != set(_TENANT_FIELDS):
+    if cached is not None and cached["tenant"].keys() != _TENANT_FIELD_SET:
         cached = None  # written before a Tenant column was added, or damaged: a miss, Postgres answers
     if cached is not None:
         _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
@@ -190,9 +191,8 @@ def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
 def _principal(key_hash: str, cached, *, counted: bool) -> ApiPrincipal | None:
     """From the cached entry, else from Postgres (then cached, and the request counted unless it was already)."""
     if cached is not None:
-        tenant = Tenant(**cached["tenant"])
-        tenant._state.adding = False
-        tenant._state.db = "default"
+        fields = cached["tenant"]
+        tenant = Tenant.from_db("default", _TENANT_FIELDS, [fields[name] for name in _TENANT_FIELDS])  # positional: ~3x faster
         if cached.get("expires_at") is None or cached["expires_at"] > time.time():
             return ApiPrincipal(tenant, cached["key_id"])
         return None
