@@ -4,7 +4,8 @@ A failed authentication writes nothing, to Redis or Postgres: a header that is n
 key of the issued format is refused before any lookup; a key found unknown (or revoked, or expired) is
 remembered in this process for CONVOSTORE["AUTH_NEGATIVE_CACHE_SECONDS"] and answered from there; and
 past CONVOSTORE["AUTH_FAILURES_PER_MINUTE"] failures a client address gets 429 without any lookup
-(sessions_app.throttling.AuthFailures).
+(sessions_app.throttling.AuthFailures). The client address is REMOTE_ADDR, or, when REST_FRAMEWORK["NUM_PROXIES"]
+is set (DJANGO_NUM_PROXIES), the one DRF's throttles take from X-Forwarded-For (``client_address``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from cachetools import TTLCache
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 
 from cache_app import api_keys
 from convostore import observability
@@ -28,6 +31,7 @@ from .throttling import auth_failures
 
 LAST_USED_EVERY = 60
 _TENANT_FIELDS = [f.attname for f in Tenant._meta.concrete_fields]
+_TENANT_FIELD_SET = frozenset(_TENANT_FIELDS)
 # A bearer token as RFC 6750 §2.1 spells it (b64token), 8 to 512 characters: what services.tenants.api_key_create
 # issues ("cs_" + 8 hex + "_" + token_urlsafe(32)) and keys stored by other means alike. Anything else cannot be a
 # key, and is refused without hashing or looking it up.
@@ -61,7 +65,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None  # anonymous: IsAuthenticated answers 401 where a key is required
-        address = request.META.get("REMOTE_ADDR") or "-"
+        address = client_address(request)
         scheme, _, raw = header.partition(" ")
         raw = raw.strip()
         well_formed = scheme.lower() == "bearer" and KEY_FORMAT.fullmatch(raw) is not None
@@ -98,6 +102,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+def client_address(request) -> str:
+    """The address failed authentications are counted against: REMOTE_ADDR ("-" when absent), unless
+    REST_FRAMEWORK["NUM_PROXIES"] is set; then DRF's throttle identity (BaseThrottle.get_ident), the address
+    that many proxies back in X-Forwarded-For (REMOTE_ADDR without the header, or with NUM_PROXIES 0).
+    Unset, X-Forwarded-For is ignored: a client could write any address there."""
+    if api_settings.NUM_PROXIES is None:
+        return request.META.get("REMOTE_ADDR") or "-"
+    return _IDENT.get_ident(request) or "-"
+
+
+_IDENT = BaseThrottle()
 # A key never changes tenant, so its tenant id can be remembered in-process; this lets a request
 # fetch tenant-scoped Redis keys in the same round trip as the (authoritative) cached key entry.
 _TENANT_OF_KEY: dict[str, int] = {}
@@ -155,7 +170,7 @@ def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
     tenant_id = _TENANT_OF_KEY.get(key_hash)
     queries = also(tenant_id) if (also is not None and tenant_id is not None) else []
     cached, replies, rate_count = api_keys.key_entry_read(key_hash, queries)
-    if cached is not None and set(cached["tenant"]) != set(_TENANT_FIELDS):
+    if cached is not None and cached["tenant"].keys() != _TENANT_FIELD_SET:
         cached = None  # written before a Tenant column was added, or damaged: a miss, Postgres answers
     if cached is not None:
         _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
@@ -176,9 +191,8 @@ def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
 def _principal(key_hash: str, cached, *, counted: bool) -> ApiPrincipal | None:
     """From the cached entry, else from Postgres (then cached, and the request counted unless it was already)."""
     if cached is not None:
-        tenant = Tenant(**cached["tenant"])
-        tenant._state.adding = False
-        tenant._state.db = "default"
+        fields = cached["tenant"]
+        tenant = Tenant.from_db("default", _TENANT_FIELDS, [fields[name] for name in _TENANT_FIELDS])  # positional: ~3x faster
         if cached.get("expires_at") is None or cached["expires_at"] > time.time():
             return ApiPrincipal(tenant, cached["key_id"])
         return None

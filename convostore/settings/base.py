@@ -276,6 +276,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["sessions_app.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Proxies in front that append to X-Forwarded-For: set, failed authentications are counted per client
+    # address taken from that header (sessions_app.auth.client_address); unset, per REMOTE_ADDR.
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=None),
 }
 
 SPECTACULAR_SETTINGS = {

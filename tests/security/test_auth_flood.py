@@ -166,3 +166,28 @@ def test_valid_keys_are_still_counted_on_a_cold_key_cache(api, settings, own_red
         redis_client.connection("hot").delete(*redis_client.connection("hot").keys("*:auth:{*}") or ["none"])
         statuses.append(api.get("/v1/sessions/missing").status_code)
     assert statuses == [404, 404, 429]
+
+
+def behind_proxy(client_address: str):
+    """A junk key from ``client_address`` through one proxy at 10.0.0.2 that appends to X-Forwarded-For."""
+    client = APIClient(REMOTE_ADDR="10.0.0.2")
+    return client.get("/v1/sessions/missing", HTTP_AUTHORIZATION=f"Bearer {junk_key()}",
+                      HTTP_X_FORWARDED_FOR=f"198.51.100.66, {client_address}").status_code
+
+
+def test_without_num_proxies_failures_count_against_remote_addr_and_x_forwarded_for_is_ignored(tenant, settings):
+    settings.CONVOSTORE = {**settings.CONVOSTORE, "AUTH_FAILURES_PER_MINUTE": 3}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": None}
+    auth_failures.clear()
+    statuses = [behind_proxy(f"203.0.113.{n}") for n in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]  # every client shares the proxy's address
+
+
+def test_with_num_proxies_failures_count_per_client_address_from_x_forwarded_for(tenant, settings):
+    settings.CONVOSTORE = {**settings.CONVOSTORE, "AUTH_FAILURES_PER_MINUTE": 3}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    auth_failures.clear()
+    flooding = [behind_proxy("203.0.113.1") for _ in range(5)]
+    assert flooding == [401, 401, 401, 429, 429]
+    assert behind_proxy("203.0.113.2") == 401  # another client behind the same proxy is not held back
+    assert call(junk_key(), address="10.0.0.2").status_code == 401  # no header: REMOTE_ADDR, its own count
