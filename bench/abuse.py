@@ -84,9 +84,12 @@ CASES = {
     "random unicode after 1 024 characters of prose": lambda size: (_fill("公园里有很多人，有的在跑步，有的在下棋。", 3 * 1024)
                                                           + _codepoints(0xA0, 0x2FFF, size - 3 * 1024, 6)),
     # The rare-character rule (tokens.RARE_WINDOW) evaded: the same after a prose head, with every other
-    # character a known letter (43 % rare, under RARE_MIN of RARE_WINDOW), under NO_CUT characters: exact.
-    "random unicode after prose, every other character e": lambda size: _fill(_fill("公园里有很多人，有的在跑步，有的在下棋。", 3 * 1024)
-        + "".join(c if n % 2 else "e" for n, c in enumerate(_codepoints(0xA0, 0x2FFF, 2 * size, 8))), size)[:30_000],
+    # character a known letter (43 % rare, under RARE_MIN of RARE_WINDOW) and a space every 30 000 characters
+    # (under NO_CUT): exact, until SAMPLE bytes were counted at over DENSE tokens per byte.
+    "random unicode after prose, every other character e": lambda size: " ".join(chunk[i:i + 30_000] for chunk in [_fill(
+        _fill("公园里有很多人，有的在跑步，有的在下棋。", 3 * 1024)
+        + "".join(c if n % 2 else "e" for n, c in enumerate(_codepoints(0xA0, 0x2FFF, 2 * size, 8))), size - size // 30_000)]
+        for i in range(0, len(chunk), 30_000)),
     # Characters the vocabulary knows, in clauses of 127 (one short of LONG_RUN): long pieces, counted exactly.
     "common CJK in 127-character clauses": lambda size: _fill("".join(
         "".join(random.Random(n).choices(_common_cjk(), k=127)) + "，" for n in range(64)), size),
