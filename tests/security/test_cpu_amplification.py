@@ -67,6 +67,19 @@ def test_every_write_path_keeps_long_runs_from_the_bpe(api, bpe_input, write, ch
     assert _no_long_run(bpe_input)
 
 
+def test_random_unicode_after_a_prose_head_reaches_the_bpe_only_as_its_head(api, bpe_input):
+    """bench/abuse.py's crafted case (3.23x prose per byte): a spaceless prose head then random unicode was
+    BPE'd exactly up to NO_CUT characters; the rare windows (tokens.RARE_WINDOW) keep it from the BPE."""
+    import random
+
+    rng = random.Random(3)
+    head = ("公园里有很多人，有的在跑步，有的在下棋。" * 200)[:3072]
+    content = head + "".join(chr(rng.randint(0xA0, 0x2FFF)) for _ in range(20_000))
+    response = api.post("/v1/sessions/rare/append", {"items": [{"role": "user", "content": content}]}, format="json")
+    assert response.status_code == 201, response.content[:300]
+    assert sum(map(len, bpe_input)) <= len(head) + 100
+
+
 def test_openai_items_create_keeps_long_runs_from_the_bpe(api, bpe_input):
     created = api.post("/v1/conversations", {}, format="json").json()
     response = api.post(f"/v1/conversations/{created['id']}/items", {"items": [{"role": "user", "content": _largest_content("!")}]}, format="json")
