@@ -37,7 +37,7 @@ def summary_lookup(conversation, upto_seq: int, keep: int) -> SummaryPart | None
 _TARGET_SQL = """
 SELECT c.*, {upto} AS ctx_upto, s.upto_seq AS s_upto, s.text AS s_text, s.token_estimate AS s_tokens,
     (SELECT max(upto_seq) FROM {summary} WHERE conversation_id = c.id) AS s_latest,
-    LEAST((SELECT min(seq) FROM {item} WHERE conversation_id = c.id),
+    LEAST((SELECT min(seq) FROM {item} WHERE conversation_id = c.id AND seq > c.archived_upto_seq),
           (SELECT min(first_seq) FROM {segment} WHERE conversation_id = c.id)) AS first_seq
 FROM {source}
 LEFT JOIN LATERAL (
