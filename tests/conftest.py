@@ -66,6 +66,22 @@ def make_client(tenant) -> APIClient:
 
 
 @pytest.fixture
+def round_trips(monkeypatch):
+    """{"count": Redis command packets written so far}: one per round trip (a pipeline is one packet)."""
+    from redis.connection import Connection
+
+    sent = {"count": 0}
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent["count"] += 1
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.fixture
 def api(tenant) -> APIClient:
     return make_client(tenant)
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from redis.connection import Connection
 
 from cache_app import semantic, semantic_purge
 
@@ -21,20 +20,6 @@ def near(vector: np.ndarray, cos: float, seed: int) -> np.ndarray:
     noise -= noise.dot(vector) * vector
     noise /= np.linalg.norm(noise)
     return cos * vector + np.sqrt(1 - cos**2) * noise
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Counts requests written to Redis (a pipeline is one write, one round trip)."""
-    sent = {"count": 0}
-    original = Connection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent["count"] += 1
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
-    return sent
 
 
 def lookup(tenant_id, vector, namespace="n", **extra):

@@ -19,18 +19,9 @@ from sessions_app.context import targets as context
 from cache_app.hot_window import Entry
 from sessions_app.support import transcripts as admin_support
 from sessions_app.models import Conversation
+from tests.factories import msg, store
 
 pytestmark = pytest.mark.django_db
-
-
-def msg(role, content):
-    return {"role": role, "content": content}
-
-
-def store(api, **body):
-    response = api.post("/v1/sessions/responses", body, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def texts(items):

@@ -13,18 +13,9 @@ from django.db import connection
 from cache_app import hot_window, redis_client
 from sessions_app.services.outbox import outbox_apply
 from sessions_app.models import InvalidationOutbox
+from tests.factories import msg, store
 
 pytestmark = pytest.mark.django_db
-
-
-def msg(role, content):
-    return {"role": role, "content": content}
-
-
-def store(api, **body):
-    response = api.post("/v1/sessions/responses", body, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def resolve(api, response_id):

@@ -14,18 +14,14 @@ from cache_app.response_places import place_get, place_remember, places_clear
 from sessions_app import auth, selectors
 from sessions_app.models import Conversation
 from sessions_app.services.tenants import hash_key
+from tests.factories import msg, store as store_response
 
 pytestmark = pytest.mark.django_db
 
 
-def msg(role, content):
-    return {"role": role, "content": content}
-
-
-def store(api, **body):
-    response = api.post("/v1/sessions/responses", body, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()["response_id"]
+def store(api, **body) -> str:
+    """The stored response's id."""
+    return store_response(api, **body)["response_id"]
 
 
 def resolve(api, response_id):
