@@ -24,7 +24,7 @@ def project_modules():
 
 
 def test_import_contracts_are_kept():
-    """Layers and acyclic siblings, as `lint-imports` checks them (function-level imports count too)."""
+    """Layers, acyclic siblings and the Django-free client and LiteLLM hook, as `lint-imports` checks them (function-level imports count too)."""
     assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True) == 0
 
 
