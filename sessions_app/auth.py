@@ -1,6 +1,7 @@
 """Bearer API-key authentication: SHA-256 lookup, cached in the hot Redis layer so the hot path skips Postgres.
 
-A failed authentication writes nothing, to Redis or Postgres: a header that is not ``Bearer <key>`` with a
+A failed authentication writes nothing, to Redis or Postgres (but for the reads ahead of the first failing request of
+a key this process had seen valid — docs/reliability.md, known limits): a header that is not ``Bearer <key>`` with a
 key of the issued format is refused before any lookup; a key found unknown (or revoked, or expired) is
 remembered in this process for CONVOSTORE["AUTH_NEGATIVE_CACHE_SECONDS"] and answered from there; and
 past CONVOSTORE["AUTH_FAILURES_PER_MINUTE"] failures a client address gets 429 without any lookup
@@ -83,11 +84,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def prefetch_keys(self, request):
         """The view's ``prefetch(request, tenant_id) -> [redis_client.Query]``: tenant-scoped reads that ride
-        the key's round trip once the key's tenant is known in this process (None: the view has none). A
+        the key's round trip of a GET or HEAD once the key's tenant is known in this process (None: the view has
+        none, or the request is not a read). A
         prefetch that raises ValidationFailed (an id the view will refuse) reads nothing."""
         view = (getattr(request, "parser_context", None) or {}).get("view")
         prefetch = getattr(view, "prefetch", None)
-        if prefetch is None:
+        if prefetch is None or request.method not in ("GET", "HEAD"):  # reads ride along; a write reads afterwards
             return None
 
         def queries(tenant_id: int) -> list:
@@ -181,6 +183,7 @@ def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
     principal = _principal(key_hash, cached, counted=rate_count is not None)
     if principal is None:
         unknown_keys.add(key_hash)
+        _TENANT_OF_KEY.pop(key_hash, None)  # no more prefetches for it: a failed authentication writes nothing
         return None
     principal.prefetched = prefetched
     if principal.rate_count is None:

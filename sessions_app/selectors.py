@@ -155,9 +155,12 @@ def _resolve_from_postgres(tenant: Tenant, response_id: str, prefetched: dict | 
     response = Response.objects.filter(tenant=tenant, response_id=response_id).select_related("conversation").first()
     if response is None:
         place = place_get(tenant.pk, response_id)
-        if place is not None and prefetched:  # the guessed window's read touched the LRU: leave nothing behind
+        if place is not None:
             place_forget(tenant.pk, response_id)
-            lru.forget_now(tenant.pk, place[0])
+            # The guessed window's read touched the LRU: leave nothing behind, unless the conversation lives on
+            # (another process deleted the response; its items and window stay, and so does its member).
+            if prefetched and not Conversation.objects.filter(tenant=tenant, conversation_id=place[0]).exists():
+                lru.forget_now(tenant.pk, place[0])
         raise NotFound(f"No response found with id {response_id!r}.", param="previous_response_id")
     conversation = response.conversation
     entries = context_entries(conversation, conversation.last_seq)

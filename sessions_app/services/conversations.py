@@ -11,6 +11,7 @@ from archive_app.segments import segment_item_remove
 from cache_app import hot_window, keys
 from cache_app.hot_window import Entry
 from cache_app.redis_client import RedisUnavailable, guarded
+from cache_app.response_places import place_forget
 from convostore import canonical
 from convostore.errors import NotFound, ValidationFailed
 
@@ -154,6 +155,7 @@ def _archived_item_delete(conversation: Conversation, item_id: str):
 def response_delete(*, tenant: Tenant, response_id: str) -> None:
     """Forget a stored response (row and Redis index entry); its items stay in the conversation."""
     conversation_id = _response_delete_tx(tenant=tenant, response_id=response_id)
+    place_forget(tenant.pk, response_id)  # this process's guess of its place (cache_app.response_places)
     try:
         with guarded("response_forget") as client:
             client.delete(keys.response_index(tenant.pk, response_id))

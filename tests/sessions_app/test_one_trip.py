@@ -13,7 +13,8 @@ from cache_app.redis_client import query_run
 from cache_app.response_places import place_get, place_remember, places_clear
 from sessions_app import auth, selectors
 from sessions_app.models import Conversation
-from sessions_app.services.tenants import hash_key
+from sessions_app.services import api_key_revoke
+from sessions_app.services.tenants import KEY_PREFIX_LEN, hash_key
 from tests.factories import msg, store as store_response
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +95,48 @@ def test_a_deleted_response_or_conversation_is_404_though_its_place_is_remembere
     client = redis_client.connection("hot")
     bucket = keys.lru_bucket(lru.bucket_of(api.tenant.pk, "c"))
     assert client.zscore(bucket, keys.lru_member(api.tenant.pk, "c")) is None  # the guessed reads left nothing
+
+
+def lru_score(tenant_id, conversation_id):
+    bucket = keys.lru_bucket(lru.bucket_of(tenant_id, conversation_id))
+    return redis_client.connection("hot").zscore(bucket, keys.lru_member(tenant_id, conversation_id))
+
+
+def test_a_deleted_responses_404_keeps_its_living_conversations_lru_member(api, turns):
+    """Deleting a response leaves its conversation: the deleting process forgets the response's place, and a
+    process that still remembers it drops the guessed conversation's member only if that conversation is gone."""
+    _, r2 = turns
+    assert resolve(api, r2).status_code == 200
+    assert api.delete(f"/v1/responses/{r2}").status_code == 200
+    assert place_get(api.tenant.pk, r2) is None
+    assert resolve(api, r2).status_code == 404
+    place_remember(api.tenant.pk, r2, "c", 4)  # another process, which never saw the delete
+    assert resolve(api, r2).status_code == 404
+    assert lru_score(api.tenant.pk, "c") is not None
+    assert api.get("/v1/sessions/c/items").status_code == 200
+
+
+def test_a_write_reads_nothing_ahead(api, turns):
+    """Only reads ride the key's round trip: a POST to an unknown conversation's items touches no LRU member."""
+    assert api.get("/v1/conversations/c/items").status_code == 200  # this process knows the key's tenant
+    answer = api.post("/v1/conversations/nope/items", {"items": [msg("user", "x")]}, format="json")
+    assert answer.status_code == 404
+    assert lru_score(api.tenant.pk, "nope") is None
+
+
+def test_a_revoked_key_prefetches_at_most_once_per_process(api, turns):
+    """The request that finds a key revoked was prefetched (the process knew the key's tenant) and its reads
+    touched Redis; from then on the process prefetches nothing for that key, so it writes nothing."""
+    assert api.get("/v1/sessions/c/items").status_code == 200
+    api_key_revoke(prefix=api.raw_key[:KEY_PREFIX_LEN])
+    assert api.get("/v1/sessions/c/items").status_code == 401
+    client = redis_client.connection("hot")
+    window = keys.window(api.tenant.pk, "c")
+    client.expire(window, 5)
+    client.zrem(keys.lru_bucket(lru.bucket_of(api.tenant.pk, "c")), keys.lru_member(api.tenant.pk, "c"))
+    auth.unknown_keys.clear()  # the negative cache expired
+    assert api.get("/v1/sessions/c/items").status_code == 401
+    assert client.ttl(window) <= 5 and lru_score(api.tenant.pk, "c") is None
 
 
 def test_an_id_the_view_refuses_is_never_read(api, turns, round_trips, django_assert_num_queries):
