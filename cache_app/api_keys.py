@@ -41,7 +41,8 @@ def key_entry_read(key_hash: str, queries=()) -> tuple[dict | None, list, int | 
     The count moves only when the entry exists (cache_app/lua/auth_count.lua): a key that is unknown,
     revoked or expired writes nothing to Redis. Without an entry the count is None; the caller reads
     Postgres and, for a valid key, counts the request with ``key_entry_store(…, count=True)``. When Redis
-    is unavailable the answer is ``(None, [], None)``: no query was answered.
+    is unavailable the answer is ``(None, [], None)``: no query was answered. A query whose command failed
+    (a damaged key) answers None and leaves the key's own reply standing: its reader reads it again.
     """
     window = int(time.time() // RATE_WINDOW_SECONDS)
 
@@ -50,7 +51,7 @@ def key_entry_read(key_hash: str, queries=()) -> tuple[dict | None, list, int | 
 
     try:
         with guarded("auth_get") as client:
-            (counted,), replies = queries_run(client, queries, before=count)
+            (counted,), replies = queries_run(client, queries, before=count, optional=True)
     except RedisUnavailable:
         return None, [], None
     entry, count = counted or (None, None)

@@ -73,13 +73,14 @@ def script(name: str, alias: str = "hot"):
     return loaded
 
 
-def pipeline_run(client, build) -> list:
+def pipeline_run(client, build, *, strict: int | None = None) -> list:
     """Build and execute a non-transactional pipeline in one round trip; the result of every command queued.
 
     Scripts are queued as plain EVALSHA (redis-py's Script objects would add a SCRIPT EXISTS round trip
     per pipeline). If Redis lost some (restart, SCRIPT FLUSH, a promoted cluster replica), they are loaded
     (on every primary of a cluster) and only the commands that failed are sent again, in a second round
-    trip. Any other command error is raised. On a cluster redis-py splits the pipeline per node.
+    trip. Any other command error is raised — among the first ``strict`` commands only, when given: the
+    later ones' errors are then returned in their places. On a cluster redis-py splits the pipeline per node.
     """
     pipe = client.pipeline(transaction=False)
     build(pipe)
@@ -94,7 +95,7 @@ def pipeline_run(client, build) -> list:
             retry.execute_command(*stack[i][0], **stack[i][1])
         for i, result in zip(lost, retry.execute(raise_on_error=False)):
             results[i] = result
-    for result in results:
+    for result in results[:strict]:
         if isinstance(result, Exception):
             raise result
     return results
@@ -112,9 +113,10 @@ class Query(NamedTuple):
     queue: Callable
 
 
-def queries_run(client, queries, before=None) -> list:
+def queries_run(client, queries, before=None, *, optional: bool = False) -> list:
     """Run ``before(pipe)`` (if any) then every query's commands in one pipeline (pipeline_run):
-    (replies of ``before``, [replies of each query])."""
+    (replies of ``before``, [replies of each query]). With ``optional`` a command error in a query makes that
+    query's replies None (its reader reads it again, and meets the error there) instead of failing ``before``."""
     sizes = []
 
     def build(pipe):
@@ -125,8 +127,14 @@ def queries_run(client, queries, before=None) -> list:
             query.queue(pipe)
             sizes.append(len(pipe))
 
-    replies = pipeline_run(client, build)
-    return replies[: sizes[0]], [replies[start:end] for start, end in zip(sizes, sizes[1:])]
+    replies = pipeline_run(client, build, strict=0 if optional else None)
+    for reply in replies[: sizes[0]] if optional else ():
+        if isinstance(reply, Exception):
+            raise reply
+    answers = [replies[start:end] for start, end in zip(sizes, sizes[1:])]
+    if optional:
+        answers = [None if any(isinstance(reply, Exception) for reply in answer) else answer for answer in answers]
+    return replies[: sizes[0]], answers
 
 
 def query_run(query: Query, prefetched: dict | None = None) -> list:

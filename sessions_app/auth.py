@@ -177,7 +177,7 @@ def authenticate_hash(key_hash: str, *, also=None) -> ApiPrincipal | None:
     if cached is not None:
         _TENANT_OF_KEY[key_hash] = cached["tenant"]["id"]
     if cached is not None and cached["tenant"]["id"] == tenant_id and replies:
-        prefetched = {query.name: reply for query, reply in zip(queries, replies)}
+        prefetched = {query.name: reply for query, reply in zip(queries, replies) if reply is not None}
     else:
         prefetched = {}
     principal = _principal(key_hash, cached, counted=rate_count is not None)

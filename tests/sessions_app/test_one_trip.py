@@ -6,9 +6,13 @@ same arguments); everything guessed is checked against what the authoritative re
 deleted response or conversation, another tenant's keys or a partly lost window never change an answer.
 """
 
-import pytest
+import time
 
-from cache_app import hot_window, keys, lru, redis_client
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from cache_app import api_keys, hot_window, keys, lru, redis_client
 from cache_app.redis_client import query_run
 from cache_app.response_places import place_get, place_remember, places_clear
 from sessions_app import auth, selectors
@@ -282,3 +286,20 @@ def test_a_stored_response_reads_its_output_in_one_statement_or_from_the_archive
     conversation_archive(conversation=Conversation.objects.get(tenant=api.tenant, conversation_id="c"), keep_window=False)
     assert [api.get(f"/v1/responses/{r}").content for r in (r1, r2)] == before
     assert api.get("/v1/responses/nowhere").status_code == 404
+
+
+def test_a_damaged_key_read_ahead_leaves_the_api_keys_own_reply_standing(api, turns, django_assert_num_queries):
+    """A read ahead whose command fails (the window key of the wrong type) is dropped from what was read ahead:
+    the request still authenticates from the key's cached entry and is counted for the rate limit; the view
+    reads the window again, meets the error there and answers from Postgres."""
+    assert api.get("/v1/sessions/c/items").status_code == 200  # this process knows the key's tenant
+    client = redis_client.connection("hot")
+    client.delete(keys.window(api.tenant.pk, "c"))
+    client.set(keys.window(api.tenant.pk, "c"), "junk")
+    rate = keys.api_key_rate(hash_key(api.raw_key), int(time.time() // api_keys.RATE_WINDOW_SECONDS))
+    counted = int(client.get(rate) or 0)
+    with CaptureQueriesContext(connection) as queries:
+        answer = api.get("/v1/sessions/c/items")
+    assert answer.status_code == 200 and [i["content"] for i in answer.json()["data"]][-1] == "a2"
+    assert not [q for q in queries.captured_queries if "sessions_app_apikey" in q["sql"]]
+    assert int(client.get(rate) or 0) == counted + 1
