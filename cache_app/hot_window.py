@@ -140,19 +140,13 @@ class JoinedWindow:
         return self.full and upto_seq <= self.last_seq
 
 
-def window_join_query(*, tenant_id: int, conversation_id: str, upto_seq: int) -> Query:
-    """Resolve's read: the window as window_read_query reads it (the items up to ``upto_seq`` are joined by
-    window_join, in this process, so the query does not depend on ``upto_seq``)."""
-    return window_read_query(tenant_id=tenant_id, conversation_id=conversation_id)
-
-
 def window_join(*, tenant_id: int, conversation_id: str, upto_seq: int, prefetched: dict | None = None) -> JoinedWindow | None:
-    """Resolve's read: the window's items up to ``upto_seq``, their stored bytes joined with "," (one round
-    trip with the LRU touch, or none when ``prefetched`` holds it), or None when absent or partial.
+    """Resolve's read: the window's items up to ``upto_seq``, their stored bytes joined with "," (window_read_query's
+    round trip, or none when ``prefetched`` holds it), or None when absent or partial.
 
     The join is here rather than in Lua: splitting 40 entries costs this process ~15 µs and Redis, which
     every worker shares, ~65 µs (issue 15's profile)."""
-    result = query_run(window_join_query(tenant_id=tenant_id, conversation_id=conversation_id, upto_seq=upto_seq), prefetched)[0]
+    result = query_run(window_read_query(tenant_id=tenant_id, conversation_id=conversation_id), prefetched)[0]
     if not result:
         return None
     version, last_seq, _context_tokens, full, entries = result

@@ -2,8 +2,9 @@
 read the window in the same Redis round trip as the response index.
 
 Only a guess, never an answer: resolve reads the response index (authoritative, as before) in that same
-round trip, and uses the window read there only when it was read for exactly the conversation and last seq
-the index names (the query's name holds both, see redis_client.query_run); otherwise it reads the window the
+round trip, and uses the window read there only when it was read for the conversation the index names (the
+query's name holds the window's key, see redis_client.query_run; hot_window.window_join cuts it at the last seq
+the index names); otherwise it reads the window the
 index names in a second round trip, or Postgres on an index miss, as it did before. So an entry gone stale (the
 response or its conversation deleted, the index expired or lost, a client-chosen response id stored again
 elsewhere after a delete) costs that second round trip, never a wrong or short answer; the entry is then

@@ -116,14 +116,14 @@ class Resolved:
         )
 
 
-def response_resolve_queries(*, tenant_id: int, response_id: str) -> list[Query]:
-    """What resolve reads from Redis, to ride the API key's round trip: the response index, and the window
-    of the conversation this process last learnt the response lives in (cache_app.response_places)."""
+def response_resolve_queries(*, tenant_id: int, response_id: str, window_query=hot_window.window_read_query) -> list[Query]:
+    """What resolve reads from Redis, to ride the API key's round trip: the response index, and ``window_query``
+    (``(tenant_id=, conversation_id=) -> Query``: the window, or the context's window and header) of the
+    conversation this process last learnt the response lives in (cache_app.response_places)."""
     queries = [hot_window.response_lookup_query(tenant_id=tenant_id, response_id=response_id)]
     place = place_get(tenant_id, response_id)
     if place is not None:
-        conversation_id, last_seq = place
-        queries.append(hot_window.window_join_query(tenant_id=tenant_id, conversation_id=conversation_id, upto_seq=last_seq))
+        queries.append(window_query(tenant_id=tenant_id, conversation_id=place[0]))
     return queries
 
 
