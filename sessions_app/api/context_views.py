@@ -10,8 +10,9 @@ from rest_framework.views import APIView
 from cache_app import hot_window
 from cache_app.context_cache import context_read_query
 from cache_app.redis_client import RedisUnavailable
-from cache_app.response_places import place_get, place_remember
+from cache_app.response_places import place_remember
 
+from .. import selectors
 from ..context.build import ContextRequest, context_build
 from ..context.targets import context_target, context_target_hot
 from .fields import validated
@@ -102,11 +103,7 @@ class ResponseContextApi(APIView):
         response_id = request.query_params.get("previous_response_id")
         if not response_id or not _hot_only(request):
             return []
-        queries = [hot_window.response_lookup_query(tenant_id=tenant_id, response_id=response_id)]
-        place = place_get(tenant_id, response_id)
-        if place is not None:
-            queries.append(context_read_query(tenant_id=tenant_id, conversation_id=place[0]))
-        return queries
+        return selectors.response_resolve_queries(tenant_id=tenant_id, response_id=response_id, window_query=context_read_query)
 
     @extend_schema(
         operation_id="sessions_response_context",
