@@ -24,7 +24,6 @@ from rest_framework.throttling import BaseThrottle
 
 from cache_app import api_keys
 from convostore import observability
-from convostore.errors import ValidationFailed
 
 from .models import ApiKey, Tenant
 from .services.tenants import hash_key
@@ -85,20 +84,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def prefetch_keys(self, request):
         """The view's ``prefetch(request, tenant_id) -> [redis_client.Query]``: tenant-scoped reads that ride
         the key's round trip of a GET or HEAD once the key's tenant is known in this process (None: the view has
-        none, or the request is not a read). A
-        prefetch that raises ValidationFailed (an id the view will refuse) reads nothing."""
+        none, or the request is not a read). The edge (convostore.edge) has refused every malformed id before
+        authentication runs, so a prefetch reads only what its view will read."""
         view = (getattr(request, "parser_context", None) or {}).get("view")
         prefetch = getattr(view, "prefetch", None)
         if prefetch is None or request.method not in ("GET", "HEAD"):  # reads ride along; a write reads afterwards
             return None
-
-        def queries(tenant_id: int) -> list:
-            try:
-                return prefetch(request, tenant_id)
-            except ValidationFailed:
-                return []
-
-        return queries
+        return lambda tenant_id: prefetch(request, tenant_id)
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
