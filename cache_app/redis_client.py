@@ -73,14 +73,14 @@ def script(name: str, alias: str = "hot"):
     return loaded
 
 
-def pipeline_run(client, build, *, strict: int | None = None) -> list:
+def pipeline_run(client, build, *, raise_on_error: bool = True) -> list:
     """Build and execute a non-transactional pipeline in one round trip; the result of every command queued.
 
     Scripts are queued as plain EVALSHA (redis-py's Script objects would add a SCRIPT EXISTS round trip
     per pipeline). If Redis lost some (restart, SCRIPT FLUSH, a promoted cluster replica), they are loaded
     (on every primary of a cluster) and only the commands that failed are sent again, in a second round
-    trip. Any other command error is raised — among the first ``strict`` commands only, when given: the
-    later ones' errors are then returned in their places. On a cluster redis-py splits the pipeline per node.
+    trip. Any other command error is raised, or with ``raise_on_error=False`` returned in its place (as
+    redis-py's own flag). On a cluster redis-py splits the pipeline per node.
     """
     pipe = client.pipeline(transaction=False)
     build(pipe)
@@ -95,7 +95,7 @@ def pipeline_run(client, build, *, strict: int | None = None) -> list:
             retry.execute_command(*stack[i][0], **stack[i][1])
         for i, result in zip(lost, retry.execute(raise_on_error=False)):
             results[i] = result
-    for result in results[:strict]:
+    for result in results if raise_on_error else ():
         if isinstance(result, Exception):
             raise result
     return results
@@ -127,8 +127,8 @@ def queries_run(client, queries, before=None, *, optional: bool = False) -> list
             query.queue(pipe)
             sizes.append(len(pipe))
 
-    replies = pipeline_run(client, build, strict=0 if optional else None)
-    for reply in replies[: sizes[0]] if optional else ():
+    replies = pipeline_run(client, build, raise_on_error=not optional)
+    for reply in replies[: sizes[0]]:  # ``before``'s errors are raised in any case
         if isinstance(reply, Exception):
             raise reply
     answers = [replies[start:end] for start, end in zip(sizes, sizes[1:])]
