@@ -74,10 +74,10 @@ class BufferedWSGI:
                 return
             if not complete:
                 return await self._answer(send, 413, _TOO_LARGE)
-            received = body.tell()
+            large = body.tell() > RELEASE_AFTER_BYTES
             body.seek(0)
-            await self._respond(scope, body, send, large=received > RELEASE_AFTER_BYTES)
-        if received > RELEASE_AFTER_BYTES:
+            await self._respond(scope, body, send, large=large)
+        if large:
             await asyncio.get_running_loop().run_in_executor(self.pool, release_memory)
 
     async def _respond(self, scope, body, send, *, large: bool) -> None:
