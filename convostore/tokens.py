@@ -111,16 +111,10 @@ def encode(text: str, *, encoding: str = DEFAULT_ENCODING) -> list[int]:
 _CLASSES = (r"[\p{L}\p{M}]", r"[^\s\p{L}\p{N}]", r"\s", r"[\r\n/]")
 
 
-@lru_cache(maxsize=8)
-def _long_run_re(length: int) -> regex.Pattern:
-    """Runs of ``length`` or more characters of one class, each found once at its first character."""
-    return regex.compile("|".join(f"(?<!{c}){c}{{{length},}}" for c in _CLASSES))
-
-
 @lru_cache(maxsize=1)
 def _class_table() -> np.ndarray:
     """One uint8 per code point, bit i set when the character is in _CLASSES[i] as the regex module reads
-    them (so _runs agrees with _long_run_re by construction). Built once per process (~0.25 s, 1.1 MB)."""
+    them (so _runs finds the runs those expressions find: tests.bpe.long_run_re). Built once per process (~0.25 s, 1.1 MB)."""
     points = np.arange(0x110000, dtype=np.uint32)
     points[0xD800:0xE000] = 0  # surrogates cannot be encoded, so they never occur in a counted text
     every = points.tobytes().decode("utf-32-le")

@@ -1,4 +1,18 @@
-"""A stand-in for tiktoken's Encoding that records what the BPE is asked to encode (tests count work, not time)."""
+"""A stand-in for tiktoken's Encoding that records what the BPE is asked to encode (tests count work, not time),
+and the regular expression of long runs the token counter's tables are checked against."""
+
+from functools import lru_cache
+
+import regex
+
+from convostore.tokens import _CLASSES
+
+
+@lru_cache(maxsize=8)
+def long_run_re(length: int) -> regex.Pattern:
+    """Runs of ``length`` or more characters of one class of convostore.tokens._CLASSES, each found once at its
+    first character: the definition convostore.tokens._runs implements with numpy tables."""
+    return regex.compile("|".join(f"(?<!{c}){c}{{{length},}}" for c in _CLASSES))
 
 
 class FeedLog:

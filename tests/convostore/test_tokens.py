@@ -10,7 +10,7 @@ import pytest
 import regex
 
 from convostore import tokens
-from tests.bpe import FeedLog
+from tests.bpe import FeedLog, long_run_re
 
 SAMPLES = [
     "hello world!",
@@ -96,7 +96,7 @@ def test_the_bpe_is_never_fed_a_long_run(fed, name):
     text = PATHOLOGICAL[name]
     tokens.count_text(text)
     for part in fed[tokens.DEFAULT_ENCODING].fed:
-        assert tokens._long_run_re(tokens.LONG_RUN).search(part) is None, (name, len(part))
+        assert long_run_re(tokens.LONG_RUN).search(part) is None, (name, len(part))
     assert sum(map(len, fed[tokens.DEFAULT_ENCODING].fed)) < 30_000  # prose around the run is still counted
 
 
@@ -247,7 +247,7 @@ def test_spans_cover_the_text_and_bound_the_count(runs, run):
     for encoding in tokens.ENCODINGS:
         bounded = sum(_exact(text[a:b], encoding) if exact else len(text[a:b].encode()) for a, b, exact in parts)
         assert bounded >= _exact(text, encoding)
-        assert all(tokens._long_run_re(run).search(text[a:b]) is None for a, b, exact in parts if exact)
+        assert all(long_run_re(run).search(text[a:b]) is None for a, b, exact in parts if exact)
 
 
 # --- Text the vocabulary barely knows counts as bytes wherever it is (RARE_WINDOW, RARE_MIN). ---

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from convostore import tokens
-from tests.bpe import FeedLog
+from tests.bpe import FeedLog, long_run_re
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def bpe_input(monkeypatch):
 
 
 def _no_long_run(fed):
-    pattern = tokens._long_run_re(tokens.LONG_RUN)
+    pattern = long_run_re(tokens.LONG_RUN)
     return all(pattern.search(text) is None for text in fed)
 
 
